@@ -1,0 +1,156 @@
+"""The `pd-mcp` command: serve MCP (the default), and the same checks for people and scripts.
+
+Only argparse and the standard library are imported up front; each command
+imports what it needs, so `pd-mcp` over stdio loads no sandbox, no terminal
+UI and no HTTP server code. A bad command-line value ends with one line that
+names it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_READY = 0
+EXIT_NOT_READY = 1  # finished with failures, or empty
+EXIT_TIMED_OUT = 2  # still syncing
+EXIT_ERROR = 3
+
+
+def _configure_logging(default: str) -> None:
+    """Logs go to stderr only: in stdio mode stdout belongs to JSON-RPC."""
+    level = os.environ.get("PD_MCP_LOG_LEVEL", default).upper()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level if level in logging.getLevelNamesMapping() else default)
+    for noisy in ("httpx", "httpcore", "mcp", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 65535, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    from pd_mcp import validation
+    from pd_mcp.errors import InvalidArgument
+
+    try:
+        return validation.timeout_seconds(float(text))
+    except (ValueError, InvalidArgument):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 1 to 900, not {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pd-mcp",
+        description="MCP server that tells an AI assistant whether a Powerdrill dataset is ready. "
+        "With no command it serves MCP over stdio, which is what MCP hosts launch.",
+    )
+    parser.add_argument("--version", action="version", version=f"pd-mcp {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve MCP over stdio (default) or Streamable HTTP")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument("--stateless", action="store_true", help="HTTP: keep no session state (for replicas)")
+    serve.add_argument(
+        "--sandbox", action="store_true", help="answer from the built-in simulated Powerdrill API"
+    )
+
+    commands.add_parser("demo", help="run the whole product against the sandbox and print what it says")
+
+    sandbox = commands.add_parser("sandbox", help="run the simulated Powerdrill API on 127.0.0.1")
+    sandbox.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)")
+    _sandbox_arguments(sandbox)
+
+    status = commands.add_parser("status", help="check one dataset once")
+    status.add_argument("dataset_id")
+    status.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")
+
+    wait = commands.add_parser("wait", help="wait until a dataset has finished syncing")
+    wait.add_argument("dataset_id")
+    wait.add_argument("--timeout", type=_seconds, default=300.0, help="seconds, 1 to 900 (default 300)")
+    wait.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")
+
+    commands.add_parser("check", help="check the configuration and that Powerdrill accepts it")
+    return parser
+
+
+def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from pd_mcp.sandbox import add_arguments
+    except ImportError:  # pragma: no cover - the sandbox ships with the package
+        return
+    add_arguments(parser)
+
+
+def _version() -> str:
+    from pd_mcp import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "serve":
+        if args.command is None:  # bare `pd-mcp`: stdio, like hosts expect
+            args = argparse.Namespace(
+                transport="stdio", host="127.0.0.1", port=8000, stateless=False, sandbox=False
+            )
+        return _serve(args)
+    try:
+        if command == "demo":
+            from pd_mcp.demo import run_demo
+
+            return run_demo()
+        if command == "sandbox":
+            from pd_mcp.sandbox import main as sandbox_main
+            from pd_mcp.sandbox import options_from_args
+
+            _configure_logging("WARNING")
+            return sandbox_main(args.port, options_from_args(args))
+        _configure_logging("WARNING")
+        from pd_mcp import commands as cmd
+
+        if command == "status":
+            return cmd.status(args.dataset_id, as_json=args.json)
+        if command == "wait":
+            return cmd.wait(args.dataset_id, args.timeout, as_json=args.json)
+        return cmd.check()
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: Any) -> int:
+    _configure_logging("INFO")
+    if args.transport == "http":
+        from pd_mcp.http_app import refuse_unsafe_bind
+
+        problem = refuse_unsafe_bind(args.host)
+        if problem:
+            print(f"pd-mcp: {problem}", file=sys.stderr)
+            return 2
+    import anyio
+
+    from pd_mcp.serving import serve
+
+    try:
+        anyio.run(serve, args)
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,356 @@
+"""The Powerdrill HTTP client: dataset status and the names of failed data sources.
+
+One `httpx.AsyncClient` per process, created on first use (importing this
+module opens nothing), reused with keep-alive. Every attempt goes through a
+process-wide request budget first, carries a fresh `x-pd-external-trace-id`,
+and logs one line to stderr. Any answer that is not the documented JSON with
+sane counts becomes an `UpstreamError`, never a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from pd_mcp import __version__
+from pd_mcp.errors import (
+    AuthenticationError,
+    BadRequest,
+    DatasetNotFound,
+    MalformedResponse,
+    NetworkError,
+    PermissionDenied,
+    RateLimited,
+    RequestTimedOut,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from pd_mcp.models import Counts, FailedSource, StatusAnswer
+from pd_mcp.settings import ApiConfig
+from pd_mcp.validation import dataset_id as check_dataset_id
+
+log = logging.getLogger("pd_mcp.upstream")
+
+SANDBOX_HEADER = "x-pd-mcp-sandbox"
+MAX_FAILED_SOURCES = 20
+MAX_RETRY_AFTER = 60.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# (HTTP status or None, code) -> error class. Codes decide; HTTP status is the fallback.
+_CODES: dict[int, tuple[type[UpstreamError], str]] = {
+    100: (BadRequest, "bad request"),
+    300001: (BadRequest, "invalid parameters"),
+    100001: (BadRequest, "invalid operation"),
+    300002: (PermissionDenied, "no permission for this dataset"),
+    300003: (DatasetNotFound, "dataset not found"),
+    201: (RateLimited, "rate limit reached (20 requests per second per team)"),
+    1002: (AuthenticationError, "expired credentials"),
+    1003: (AuthenticationError, "insufficient authentication: a header or the user id is missing"),
+    1004: (AuthenticationError, "bad credentials: the API key was refused"),
+    9999: (UpstreamUnavailable, "internal error at Powerdrill"),
+}
+_STATUSES: dict[int, tuple[type[UpstreamError], str]] = {
+    400: (BadRequest, "invalid parameters"),
+    401: (AuthenticationError, "the API key was refused"),
+    402: (UpstreamError, "the request was valid but failed"),
+    403: (PermissionDenied, "no permission or bad credentials"),
+    404: (DatasetNotFound, "not found"),
+    409: (UpstreamError, "conflict"),
+    429: (RateLimited, "too many requests"),
+}
+
+
+class PowerdrillClient:
+    """Talks to one Powerdrill API (v2 or v1) with one configuration."""
+
+    def __init__(
+        self,
+        config: ApiConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        limiter: AsyncLimiter | None = None,
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._sleep = sleep
+        self._http: httpx.AsyncClient | None = None
+        # Capacity 1 refilled every 1/rate s: requests are spaced evenly, so no
+        # one-second window ever holds more than the budget.
+        self._limiter = limiter or AsyncLimiter(1, 1.0 / config.rate_limit)
+
+    @property
+    def api_version(self) -> str:
+        return self.config.api_version
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            timeout = self.config.request_timeout
+            self._http = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30),
+                headers={"user-agent": f"pd-mcp/{__version__}", "accept": "application/json"},
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- the two calls -------------------------------------------------------------
+
+    async def status(self, dataset_id: str, *, retry: bool = True) -> StatusAnswer:
+        """The three counts of `dataset_id`, with the response's trace id."""
+        dataset_id = check_dataset_id(dataset_id)
+        params = {"user_id": self.config.user_id} if self.api_version == "v2" else {}
+        body, trace_id, simulated = await self._get(self._path(dataset_id, "status"), params, retry=retry)
+        return StatusAnswer(
+            counts=parse_counts(body, self.api_version, trace_id), trace_id=trace_id, simulated=simulated
+        )
+
+    async def failed_sources(
+        self, dataset_id: str, *, limit: int = MAX_FAILED_SOURCES, retry: bool = True
+    ) -> list[FailedSource]:
+        """Up to `limit` data sources of `dataset_id` whose status is invalid."""
+        dataset_id = check_dataset_id(dataset_id)
+        if self.api_version == "v2":
+            params = {
+                "user_id": self.config.user_id,
+                "status": "invalid",
+                "page_number": 1,
+                "page_size": limit,
+            }
+        else:
+            params = {"status": "invalid", "pageNumber": 1, "pageSize": limit}
+        body, trace_id, _ = await self._get(self._path(dataset_id, "datasources"), params, retry=retry)
+        return parse_sources(body, trace_id)[:limit]
+
+    # --- transport ----------------------------------------------------------------
+
+    def _path(self, dataset_id: str, leaf: str) -> str:
+        return f"/{self.api_version}/team/datasets/{quote(dataset_id, safe='')}/{leaf}"
+
+    async def _get(
+        self, path: str, params: Mapping[str, Any], *, retry: bool
+    ) -> tuple[dict[str, Any], str | None, bool]:
+        if not retry:
+            return await self._attempt(path, params, 1)
+        started = time.monotonic()
+        attempt = 0
+        cfg = self.config
+
+        def stop(state: RetryCallState) -> bool:
+            elapsed = time.monotonic() - started
+            wait = getattr(state.outcome.exception() if state.outcome else None, "retry_after", None)
+            return state.attempt_number >= cfg.max_attempts or elapsed + (wait or 0) >= cfg.max_retry_seconds
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                return retry_after
+            # Full jitter: uniform between 0 and an exponential ceiling (0.5 s, 1 s, 2 s, ... 4 s).
+            return random.uniform(0, min(4.0, 0.5 * 2 ** (state.attempt_number - 1)))
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, UpstreamError) and e.retryable),
+            stop=stop,
+            wait=wait,
+            reraise=True,
+            **({"sleep": self._sleep} if self._sleep else {}),
+        )
+        try:
+            async for try_ in retrying:
+                with try_:
+                    attempt += 1
+                    result = await self._attempt(path, params, attempt)
+            return result
+        except UpstreamError as exc:
+            exc.attempts = attempt
+            exc.elapsed = time.monotonic() - started
+            raise
+
+    async def _attempt(
+        self, path: str, params: Mapping[str, Any], attempt: int
+    ) -> tuple[dict[str, Any], str | None, bool]:
+        """One request: budget, send, log, classify."""
+        await self._limiter.acquire()
+        external = f"pd-mcp-{uuid.uuid4().hex}"
+        headers = {
+            "x-pd-api-key": self.config.api_key.get_secret_value(),
+            "x-pd-external-trace-id": external,
+        }
+        url = self.config.base_url + path
+        started = time.perf_counter()
+        status: int | None = None
+        trace_id: str | None = None
+        outcome = "ok"
+        try:
+            try:
+                response = await self._client().get(url, params=params, headers=headers)
+            except httpx.TimeoutException as exc:
+                outcome = "timeout"
+                raise RequestTimedOut(
+                    f"Powerdrill did not answer within {self.config.request_timeout:g} s."
+                ) from exc
+            except httpx.TransportError as exc:
+                outcome = "network-error"
+                raise NetworkError(
+                    f"could not reach Powerdrill at {self.config.base_url} ({type(exc).__name__})."
+                ) from exc
+            status = response.status_code
+            trace_id = _clean_header(response.headers.get("x-pd-trace-id"))
+            try:
+                body = classify(response.status_code, response.content, response.headers, trace_id)
+            except UpstreamError as exc:
+                outcome = type(exc).__name__
+                raise
+            simulated = response.headers.get(SANDBOX_HEADER) == "true"
+            return body, trace_id, simulated
+        finally:
+            log.info(
+                "upstream GET %s status=%s outcome=%s ms=%.1f trace_id=%s external_trace_id=%s attempt=%d",
+                path,
+                status if status is not None else "-",
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                trace_id or "-",
+                external,
+                attempt,
+            )
+
+
+# --- pure parsing: bytes in, data or a typed error out ---------------------------------
+
+
+def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: str | None) -> dict[str, Any]:
+    """Return the envelope's `data` object, or raise the error the answer stands for."""
+    try:
+        envelope = json.loads(content) if content else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        envelope = None
+    code = envelope.get("code") if isinstance(envelope, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int):
+        code = None
+    said = _said(envelope.get("message") if isinstance(envelope, dict) else None)
+    retry_after = parse_retry_after(headers.get("retry-after"))
+
+    if code not in (None, 0) or status >= 400:
+        cls, meaning = _CODES.get(code, (None, None)) if code is not None else (None, None)
+        if cls is None:
+            cls, meaning = _STATUSES.get(status, (None, None))
+        if cls is None and status >= 500:
+            cls, meaning = UpstreamUnavailable, f"server error (HTTP {status})"
+        if cls is None:
+            if code is None and status < 400:
+                raise MalformedResponse(
+                    "Powerdrill's answer had no usable 'code'.", status=status, trace_id=trace_id
+                )
+            cls, meaning = UpstreamError, "unexpected error"
+        detail = ", ".join(p for p in (f"HTTP {status}", f"code {code}" if code is not None else "") if p)
+        text = f"Powerdrill answered with an error: {meaning} ({detail}){said}."
+        if cls is RateLimited:
+            raise RateLimited(text, retry_after=retry_after, status=status, code=code, trace_id=trace_id)
+        raise cls(text, status=status, code=code, trace_id=trace_id)
+
+    if code is None:
+        raise MalformedResponse(
+            f"Powerdrill's answer was not the documented JSON envelope (HTTP {status}).",
+            status=status,
+            trace_id=trace_id,
+        )
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict):
+        raise MalformedResponse("Powerdrill's answer had no 'data' object.", status=status, trace_id=trace_id)
+    return data
+
+
+_COUNT_FIELDS = {
+    "v2": ("synched_count", "synching_count", "invalid_count"),
+    "v1": ("synchedCount", "synchingCount", "invalidCount"),
+}
+
+
+def parse_counts(data: Mapping[str, Any], api_version: str, trace_id: str | None) -> Counts:
+    """The three counts, each a non-negative integer, or `MalformedResponse`."""
+    values = []
+    for name in _COUNT_FIELDS[api_version]:
+        value = data.get(name)
+        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            shown = "missing" if name not in data else f"{type(value).__name__} {str(value)[:40]!r}"
+            raise MalformedResponse(
+                f"Powerdrill's status answer has an unusable {name} ({shown}), so no verdict can be given.",
+                trace_id=trace_id,
+            )
+        values.append(value)
+    return Counts(synched=values[0], synching=values[1], invalid=values[2])
+
+
+def parse_sources(data: Mapping[str, Any], trace_id: str | None) -> list[FailedSource]:
+    """The records of a data-source listing, as `{id, name}`."""
+    records = data.get("records")
+    if not isinstance(records, list):
+        raise MalformedResponse("Powerdrill's data-source listing had no 'records' list.", trace_id=trace_id)
+    sources = []
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        ident, name = record.get("id"), record.get("name") or record.get("fileName")
+        if isinstance(ident, str) and isinstance(name, str):
+            sources.append(FailedSource(id=ident[:200], name=_printable(name)[:200]))
+    return sources
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or HTTP date), capped at a minute."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _said(message: object) -> str:
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return f': "{_printable(message.strip())[:200]}"'
+
+
+def _clean_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    return _printable(value)[:200]

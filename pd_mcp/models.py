@@ -1,0 +1,78 @@
+"""Data shapes: what Powerdrill answers, and what the tools return.
+
+`DatasetStatus` and `WaitResult` are the tools' `structuredContent` and their
+`outputSchema`; their field names are the public interface and never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Verdict = Literal["ready", "syncing", "partially_failed", "failed", "empty"]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The three counts of one status answer, already checked to be non-negative integers."""
+
+    synched: int
+    synching: int
+    invalid: int
+
+    @property
+    def total(self) -> int:
+        return self.synched + self.synching + self.invalid
+
+    @property
+    def settled(self) -> int:
+        """Sources whose sync is over, either way."""
+        return self.synched + self.invalid
+
+
+@dataclass(frozen=True, slots=True)
+class StatusAnswer:
+    """One parsed status response."""
+
+    counts: Counts
+    trace_id: str | None
+    simulated: bool = False
+
+
+class FailedSource(BaseModel):
+    """A data source that failed to synchronize."""
+
+    id: str = Field(description="Powerdrill's id of the data source")
+    name: str = Field(description="the data source's name, usually its file name")
+
+
+class DatasetStatus(BaseModel):
+    """The readiness of one dataset (`get_dataset_status`)."""
+
+    dataset_id: str = Field(description="the dataset id, as asked")
+    synched_count: int = Field(description="data sources ready for analysis")
+    synching_count: int = Field(description="data sources waiting for or being synchronized")
+    invalid_count: int = Field(description="data sources that failed to synchronize")
+    total_count: int = Field(description="the sum of the three counts")
+    verdict: Verdict = Field(description="ready, syncing, partially_failed, failed or empty")
+    ready: bool = Field(description="true only when every data source is synchronized and there is one")
+    message: str = Field(description="the plain-language verdict and what to do next")
+    failed_sources: list[FailedSource] = Field(
+        default_factory=list, description="invalid data sources (at most 20); empty when none"
+    )
+    trace_id: str | None = Field(description="Powerdrill's x-pd-trace-id of the status request")
+    api_version: Literal["v1", "v2"] = Field(description="the Powerdrill API version used")
+    checked_at: str = Field(description="ISO 8601 UTC time of the check")
+    simulated: bool = Field(
+        default=False, description="true when the data came from the pd-mcp sandbox, not real Powerdrill"
+    )
+
+
+class WaitResult(DatasetStatus):
+    """The readiness of one dataset after waiting (`wait_for_dataset_sync`)."""
+
+    timed_out: bool = Field(description="the dataset was still syncing at the deadline")
+    waited_seconds: float = Field(description="time spent in the call, in seconds")
+    polls: int = Field(description="status requests made")

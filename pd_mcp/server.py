@@ -1,0 +1,261 @@
+"""The MCP surface of pd_mcp: two read-only tools and one resource template.
+
+Thin on purpose: each handler validates its arguments, asks `report` or
+`waiter` for the answer and wraps it as a `CallToolResult` whose first text
+line is the verdict and whose `structuredContent` is the report model. Every
+failure becomes an `isError` result here, in `_failure`, never a protocol
+error or a traceback. Configuration is read on the first call, not at start,
+so a host can list the tools of a server that has no credentials yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from pd_mcp.models import DatasetStatus, WaitResult
+from pd_mcp.validation import DATASET_ID_PATTERN, TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
+
+if TYPE_CHECKING:
+    import httpx
+
+    from pd_mcp.client import PowerdrillClient
+    from pd_mcp.clock import Clock
+    from pd_mcp.settings import ApiConfig
+
+log = logging.getLogger("pd_mcp.server")
+
+INSTRUCTIONS = """\
+pd-mcp tells you whether a Powerdrill dataset is ready for analysis. Powerdrill silently leaves \
+data sources that are not yet synchronized out of an analysis job, so:
+1. Before you create a Powerdrill job or session on a dataset, call get_dataset_status with its id.
+2. If the verdict is `syncing` (for example right after files were uploaded), call \
+wait_for_dataset_sync; if it returns timed_out, call it again or tell the user it is still processing.
+3. If the verdict is `partially_failed` or `failed`, tell the user which data sources failed \
+(failed_sources) before going on; `empty` means the dataset has no files yet.
+Only start the job when `ready` is true, or when the user agreed to go ahead without the failed sources.\
+"""
+
+_ANNOTATIONS = ToolAnnotations(
+    read_only_hint=True, idempotent_hint=True, open_world_hint=True, destructive_hint=False
+)
+
+DatasetId = Annotated[
+    str,
+    Field(
+        description="The Powerdrill dataset id, exactly as Powerdrill shows it (for example "
+        "'dset-cm5axptyyxxx298'): 1 to 128 letters, digits, '-', '_' or '.'.",
+        json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": DATASET_ID_PATTERN},
+    ),
+]
+TimeoutSeconds = Annotated[
+    float,
+    Field(
+        description="How long to wait at most, in seconds (1 to 900, default 45). Most hosts end a call "
+        "after about 60 s unless progress keeps it alive; call again to wait longer.",
+        json_schema_extra={"minimum": TIMEOUT_MIN, "maximum": TIMEOUT_MAX},
+    ),
+]
+
+
+class Runtime:
+    """What the handlers share for the life of the process: configuration and one client."""
+
+    def __init__(
+        self,
+        *,
+        config: ApiConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._config = config
+        self._transport = transport
+        self.clock = clock
+        self._client: PowerdrillClient | None = None
+
+    def client(self) -> PowerdrillClient:
+        """The shared client; raises `ConfigError` while the environment is incomplete."""
+        if self._client is None:
+            from pd_mcp import settings
+            from pd_mcp.client import PowerdrillClient
+
+            config = self._config or settings.load().resolve()
+            self._client = PowerdrillClient(config, transport=self._transport)
+        return self._client
+
+    def secret(self) -> str:
+        """The API key as configured (for scrubbing), or an empty string."""
+        if self._client is not None:
+            return self._client.config.api_key.get_secret_value()
+        try:
+            from pd_mcp import settings
+
+            key = settings.load().api_key
+        except Exception:  # a broken environment has no key to hide either
+            return ""
+        return key.get_secret_value().strip() if key else ""
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
+
+
+def _reject_unknown_arguments(ctx: Context, allowed: set[str]) -> None:
+    from pd_mcp.errors import InvalidArgument
+
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments") or {}
+    unknown = sorted(str(k) for k in arguments if k not in allowed)
+    if unknown:
+        raise InvalidArgument(
+            unknown[0],
+            f"unexpected argument(s) {', '.join(map(repr, unknown))}; this tool takes only "
+            f"{', '.join(sorted(allowed))}.",
+        )
+
+
+def _success(report: DatasetStatus, secret: str) -> CallToolResult:
+    from pd_mcp.report import render_text
+
+    return CallToolResult(
+        content=[TextContent(type="text", text=_scrub(render_text(report), secret))],
+        structured_content=json.loads(_scrub(report.model_dump_json(), secret)),
+    )
+
+
+def _failure(exc: BaseException, dataset_id: object, action: str, secret: str) -> CallToolResult:
+    from pd_mcp.errors import PdMcpError
+    from pd_mcp.report import error_text
+
+    if isinstance(exc, PdMcpError):
+        text = error_text(exc, dataset_id, action)
+    else:
+        log.error("unexpected failure in a tool call: %s", type(exc).__name__, exc_info=exc)
+        text = (
+            f"pd-mcp failed unexpectedly ({type(exc).__name__}) while trying to {action} the dataset. "
+            "This is a bug in pd-mcp, not a problem with the dataset; tell the user, and do not assume "
+            "the dataset is ready."
+        )
+    return CallToolResult(content=[TextContent(type="text", text=_scrub(text, secret))], is_error=True)
+
+
+async def _guarded(
+    runtime: Runtime,
+    ctx: Context,
+    arguments: dict[str, Any],
+    action: str,
+    work: Callable[[PowerdrillClient], Awaitable[DatasetStatus]],
+) -> CallToolResult:
+    """Validate every argument, run `work`, and turn whatever happens into a result."""
+    dataset_id = arguments.get("dataset_id")
+    try:
+        _reject_unknown_arguments(ctx, set(arguments))
+        from pd_mcp import validation
+
+        validation.dataset_id(dataset_id)
+        if "timeout_seconds" in arguments:
+            validation.timeout_seconds(arguments["timeout_seconds"])
+        report = await work(runtime.client())
+    except Exception as exc:  # every failure becomes a readable isError result
+        return _failure(exc, dataset_id, action, runtime.secret())
+    return _success(report, runtime.secret())
+
+
+def build_server(runtime: Runtime | None = None) -> MCPServer:
+    """The pd-mcp MCP server; `runtime` may be replaced in tests."""
+    from pd_mcp import __version__
+
+    runtime = runtime or Runtime()
+    mcp: MCPServer = MCPServer(
+        name="pd-mcp",
+        title="Powerdrill dataset readiness",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://github.com/pd-mcp/pd-mcp",
+    )
+
+    @mcp.tool(
+        name="get_dataset_status",
+        title="Check Powerdrill dataset readiness",
+        annotations=_ANNOTATIONS,
+    )
+    async def get_dataset_status(
+        dataset_id: DatasetId, ctx: Context
+    ) -> Annotated[CallToolResult, DatasetStatus]:
+        """Check whether a Powerdrill dataset's data sources are synchronized and ready for analysis.
+
+        Call this before creating a Powerdrill job or session on a dataset, and whenever the user
+        asks whether their uploaded files are ready. Powerdrill silently leaves unsynchronized
+        sources out of a job, so do not start one unless `ready` is true.
+
+        Returns the counts of synchronized, syncing and failed data sources, a `verdict`
+        (ready, syncing, partially_failed, failed, empty), a `message` that says what to do next,
+        and the names of failed sources. If the verdict is `syncing`, call wait_for_dataset_sync.
+        """
+        from pd_mcp.report import dataset_status
+
+        return await _guarded(
+            runtime,
+            ctx,
+            {"dataset_id": dataset_id},
+            "check",
+            lambda client: dataset_status(client, dataset_id),
+        )
+
+    @mcp.tool(
+        name="wait_for_dataset_sync",
+        title="Wait for a Powerdrill dataset to finish syncing",
+        annotations=_ANNOTATIONS,
+    )
+    async def wait_for_dataset_sync(
+        dataset_id: DatasetId, ctx: Context, timeout_seconds: TimeoutSeconds = TIMEOUT_DEFAULT
+    ) -> Annotated[CallToolResult, WaitResult]:
+        """Wait until a Powerdrill dataset has finished synchronizing its data sources, then report.
+
+        Call this when get_dataset_status says `syncing`, for example right after files were
+        uploaded, before starting an analysis job. It returns as soon as no source is syncing
+        any more (ready, failed, partially_failed or empty), or at the timeout with
+        `timed_out: true` and the latest counts; then call it again or tell the user the data
+        is still processing. Sends progress notifications when you pass a progress token.
+        Returns the same fields as get_dataset_status plus timed_out, waited_seconds and polls.
+        """
+        from pd_mcp.waiter import wait_for_sync
+
+        async def work(client: PowerdrillClient) -> DatasetStatus:
+            return await wait_for_sync(
+                client, dataset_id, timeout_seconds, clock=runtime.clock, on_progress=ctx.report_progress
+            )
+
+        arguments = {"dataset_id": dataset_id, "timeout_seconds": timeout_seconds}
+        return await _guarded(runtime, ctx, arguments, "wait for", work)
+
+    @mcp.resource(
+        "powerdrill://datasets/{dataset_id}/status",
+        name="dataset_status",
+        title="Powerdrill dataset readiness",
+        description="The same report as get_dataset_status, as JSON, for hosts that attach resources.",
+        mime_type="application/json",
+    )
+    async def dataset_status_resource(dataset_id: str) -> str:
+        from pd_mcp.errors import PdMcpError
+        from pd_mcp.report import dataset_status, error_text
+
+        try:
+            report = await dataset_status(runtime.client(), dataset_id)
+        except PdMcpError as exc:
+            raise ResourceError(_scrub(error_text(exc, dataset_id), runtime.secret())) from None
+        return _scrub(report.model_dump_json(indent=2), runtime.secret())
+
+    mcp.runtime = runtime  # type: ignore[attr-defined]  # for the CLI to close the client at exit
+    return mcp

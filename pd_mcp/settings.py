@@ -1,0 +1,127 @@
+"""Configuration from the environment, and its resolution into what the client needs.
+
+Reading never fails: a server without credentials must still start and list its
+tools. `Settings.resolve()` is where problems surface, as one `ConfigError` that
+names every missing or contradictory variable, so each tool call can report it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pd_mcp.errors import ConfigError
+
+DEFAULT_API_URL = "https://ai.data.cloud/api"
+ApiVersion = Literal["v1", "v2"]
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """A usable upstream configuration: everything a request needs."""
+
+    base_url: str
+    api_version: ApiVersion
+    user_id: str
+    api_key: SecretStr
+    rate_limit: float = 20.0
+    request_timeout: float = 10.0
+    max_attempts: int = 4
+    max_retry_seconds: float = 20.0
+
+    def __repr__(self) -> str:  # the key is a SecretStr already; keep the repr short too
+        return f"ApiConfig(base_url={self.base_url!r}, api_version={self.api_version!r}, user_id=…)"
+
+
+class Settings(BaseSettings):
+    """Raw environment values; see `resolve()` for the checks."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    user_id: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_USER_ID"))
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("POWERDRILL_PROJECT_API_KEY")
+    )
+    api_url: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_API_URL"))
+    api_version: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_API_VERSION"))
+    http_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_HTTP_TOKEN"))
+    allowed_hosts: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_ALLOWED_HOSTS"))
+    # Additions to the interface: the client-side request budget and per-request timeout.
+    rate_limit: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_RATE_LIMIT"))
+    request_timeout: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REQUEST_TIMEOUT"))
+
+    def resolve(self) -> ApiConfig:
+        """Check every value; raise one `ConfigError` listing all problems."""
+        problems: list[str] = []
+        user_id = (self.user_id or "").strip()
+        key = self.api_key.get_secret_value().strip() if self.api_key else ""
+        if not user_id:
+            problems.append("POWERDRILL_USER_ID is not set (your Powerdrill user id)")
+        if not key:
+            problems.append("POWERDRILL_PROJECT_API_KEY is not set (the project API key from Powerdrill)")
+        base_url, version, url_problem = split_api_url(self.api_url)
+        if url_problem:
+            problems.append(url_problem)
+        explicit = (self.api_version or "").strip().lower() or None
+        if explicit is not None and explicit not in ("v1", "v2"):
+            problems.append(f"POWERDRILL_API_VERSION must be v2 or v1, not {self.api_version!r}")
+        elif explicit and version and explicit != version:
+            problems.append(
+                f"POWERDRILL_API_VERSION is {explicit} but POWERDRILL_API_URL ends in /{version}/team; "
+                "make them agree or drop one"
+            )
+        rate = _positive_number("PD_MCP_RATE_LIMIT", self.rate_limit, 20.0, problems)
+        timeout = _positive_number("PD_MCP_REQUEST_TIMEOUT", self.request_timeout, 10.0, problems)
+        if problems:
+            raise ConfigError("pd-mcp is not configured: " + "; ".join(problems) + ".")
+        chosen: ApiVersion = "v1" if (explicit or version) == "v1" else "v2"
+        return ApiConfig(
+            base_url=base_url,
+            api_version=chosen,
+            user_id=user_id,
+            api_key=SecretStr(key),
+            rate_limit=rate,
+            request_timeout=timeout,
+        )
+
+
+def split_api_url(raw: str | None) -> tuple[str, ApiVersion | None, str | None]:
+    """Return (base URL, version implied by a `/vN/team` suffix, problem or None)."""
+    url = (raw or "").strip() or DEFAULT_API_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return url, None, f"POWERDRILL_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, not {url!r}"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return url, None, "POWERDRILL_API_URL must not contain a query, fragment or credentials"
+    path = parts.path.rstrip("/")
+    version: ApiVersion | None = None
+    for candidate in ("v1", "v2"):
+        suffix = f"/{candidate}/team"
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            version = candidate  # type: ignore[assignment]
+            break
+    base = f"{parts.scheme}://{parts.netloc}{path}"
+    return base, version, None
+
+
+def _positive_number(name: str, raw: str | None, default: float, problems: list[str]) -> float:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        problems.append(f"{name} must be a positive number, not {raw!r}")
+        return default
+    return value
+
+
+def load() -> Settings:
+    """Read the environment now (not at import time)."""
+    return Settings()

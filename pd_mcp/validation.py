@@ -1,0 +1,58 @@
+"""Checks on tool arguments, done before any request is sent.
+
+Kept apart from the client so the rules are one short, fast, pure module that
+the tools, the command line and the property tests all share.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pd_mcp.errors import InvalidArgument
+
+DATASET_ID_MAX = 128
+DATASET_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+_DATASET_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+TIMEOUT_MIN = 1.0
+TIMEOUT_MAX = 900.0
+TIMEOUT_DEFAULT = 45.0
+
+
+def dataset_id(value: object) -> str:
+    """Return `value` if it is a valid dataset id, else raise `InvalidArgument`."""
+    if not isinstance(value, str):
+        raise InvalidArgument("dataset_id", f"dataset_id must be a string, not {type(value).__name__}.")
+    if _DATASET_ID.fullmatch(value) and value not in (".", ".."):
+        return value
+    if not value:
+        problem = "it is empty"
+    elif len(value) > DATASET_ID_MAX:
+        problem = f"it is {len(value)} characters long (at most {DATASET_ID_MAX})"
+    elif value in (".", ".."):
+        problem = f"{value!r} is not a dataset id"
+    else:
+        bad = next(c for c in value if not (c.isascii() and (c.isalnum() or c in "._-")))
+        problem = f"it contains {bad!r}"
+    raise InvalidArgument(
+        "dataset_id",
+        f"dataset_id is not valid: {problem}. A Powerdrill dataset id is 1 to {DATASET_ID_MAX} "
+        "characters of letters, digits, '-', '_' and '.'; copy it exactly from Powerdrill.",
+    )
+
+
+def timeout_seconds(value: object) -> float:
+    """Return `value` as seconds if it is within 1 to 900, else raise `InvalidArgument`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(
+            "timeout_seconds", f"timeout_seconds must be a number of seconds, not {type(value).__name__}."
+        )
+    seconds = float(value)
+    if math.isnan(seconds) or not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:
+        raise InvalidArgument(
+            "timeout_seconds",
+            f"timeout_seconds must be between {TIMEOUT_MIN:g} and {TIMEOUT_MAX:g} seconds, not {value!r}. "
+            "Use 45 (the default) to stay within most hosts' call limits, and call again to wait longer.",
+        )
+    return seconds

@@ -1,0 +1,119 @@
+"""The wait loop: poll a dataset on the schedule until syncing is over or the deadline.
+
+Every rule about *when* lives in `schedule.PollSchedule`; this loop only polls,
+sleeps on the injected clock, reports progress and handles failures. A
+transient failure (rate limit, 5xx, timeout, network) does not end the wait:
+the next poll comes on schedule, or after `Retry-After` if that is longer. A
+permanent failure ends it at once. No request is ever left running past the
+deadline for more than `DEADLINE_GRACE` seconds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from pd_mcp.client import PowerdrillClient
+from pd_mcp.clock import Clock, RealClock
+from pd_mcp.errors import RateLimited, RequestTimedOut, UpstreamError
+from pd_mcp.models import StatusAnswer, WaitResult
+from pd_mcp.report import build_status, fetch_failed_sources, now_iso
+from pd_mcp.schedule import Observation, PollSchedule
+from pd_mcp.verdict import headline, timed_out_message
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+DEADLINE_GRACE = 0.75  # the final poll may run this long past the deadline
+
+
+async def wait_for_sync(
+    client: PowerdrillClient,
+    dataset_id: str,
+    timeout_seconds: float,
+    *,
+    clock: Clock | None = None,
+    schedule: PollSchedule | None = None,
+    on_progress: ProgressFn | None = None,
+    rng: random.Random | None = None,
+) -> WaitResult:
+    """Poll until `synching_count == 0` or `timeout_seconds` have passed.
+
+    Raises the `UpstreamError` that ended the wait if it was permanent, or if no
+    poll succeeded before the deadline.
+    """
+    clock = clock or RealClock()
+    schedule = schedule or PollSchedule()
+    rng = rng or random.Random()
+    timeout = timeout_seconds
+    start = clock.now()
+    history: list[Observation] = []
+    latest: StatusAnswer | None = None
+    last_error: UpstreamError | None = None
+    polls = 0
+
+    def elapsed() -> float:
+        return clock.now() - start
+
+    while True:
+        polls += 1
+        try:
+            with anyio.fail_after(max(0.0, timeout - elapsed()) + DEADLINE_GRACE):
+                latest = await client.status(dataset_id, retry=False)
+        except TimeoutError:
+            last_error = RequestTimedOut("Powerdrill did not answer before the wait's deadline.")
+        except UpstreamError as exc:
+            if not exc.retryable:
+                raise
+            last_error = exc
+        else:
+            last_error = None
+            counts = latest.counts
+            history.append(Observation(at=elapsed(), settled=counts.settled, total=counts.total))
+            if on_progress is not None:
+                await on_progress(counts.settled, counts.total, headline(dataset_id, counts))
+            if counts.synching == 0:
+                return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=False)
+
+        delay = schedule.next_delay(elapsed(), timeout, history, rng.random())
+        if delay is None:
+            break
+        retry_after = last_error.retry_after if isinstance(last_error, RateLimited) else None
+        if retry_after is not None and retry_after > delay:
+            if elapsed() + retry_after > timeout:
+                break  # Powerdrill asks us to come back after the deadline
+            delay = retry_after
+        await clock.sleep(delay)
+
+    if latest is None:
+        assert last_error is not None
+        last_error.attempts = polls
+        last_error.elapsed = elapsed()
+        raise last_error
+    return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=True)
+
+
+async def _finish(
+    client: PowerdrillClient,
+    dataset_id: str,
+    answer: StatusAnswer,
+    clock: Clock,
+    start: float,
+    polls: int,
+    *,
+    timed_out: bool,
+) -> WaitResult:
+    checked_at = now_iso()
+    failed, note = [], ""
+    if answer.counts.invalid:
+        with anyio.move_on_after(DEADLINE_GRACE) as scope:
+            failed, note = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)
+        if scope.cancelled_caught:
+            note = "The names of the failed sources could not be fetched in time."
+    waited = clock.now() - start
+    text = timed_out_message(dataset_id, answer.counts, waited) if timed_out else None
+    report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text)
+    return WaitResult(
+        **report.model_dump(), timed_out=timed_out, waited_seconds=round(waited, 3), polls=polls
+    )
