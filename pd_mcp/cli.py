@@ -9,6 +9,7 @@ names it, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -149,8 +150,6 @@ def _serve(args: Any) -> int:
 
     from pd_mcp.serving import serve
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve, args)
-    except KeyboardInterrupt:
-        pass
     return 0

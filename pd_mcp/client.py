@@ -201,7 +201,7 @@ class PowerdrillClient:
         started = time.perf_counter()
         status: int | None = None
         trace_id: str | None = None
-        outcome = "ok"
+        outcome = "cancelled"
         try:
             try:
                 response = await self._client().get(url, params=params, headers=headers)
@@ -222,8 +222,8 @@ class PowerdrillClient:
             except UpstreamError as exc:
                 outcome = type(exc).__name__
                 raise
-            simulated = response.headers.get(SANDBOX_HEADER) == "true"
-            return body, trace_id, simulated
+            outcome = "ok"
+            return body, trace_id, response.headers.get(SANDBOX_HEADER) == "true"
         finally:
             log.info(
                 "upstream GET %s status=%s outcome=%s ms=%.1f trace_id=%s external_trace_id=%s attempt=%d",
