@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -48,6 +48,8 @@ MAX_FAILED_SOURCES = 20
 MAX_RETRY_AFTER = 60.0
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+Parser = Callable[[dict[str, Any], str | None], T]
 
 # (HTTP status or None, code) -> error class. Codes decide; HTTP status is the fallback.
 _CODES: dict[int, tuple[type[UpstreamError], str]] = {
@@ -120,10 +122,14 @@ class PowerdrillClient:
         """The three counts of `dataset_id`, with the response's trace id."""
         dataset_id = check_dataset_id(dataset_id)
         params = {"user_id": self.config.user_id} if self.api_version == "v2" else {}
-        body, trace_id, simulated = await self._get(self._path(dataset_id, "status"), params, retry=retry)
-        return StatusAnswer(
-            counts=parse_counts(body, self.api_version, trace_id), trace_id=trace_id, simulated=simulated
+        version = self.api_version
+        counts, trace_id, simulated = await self._get(
+            self._path(dataset_id, "status"),
+            params,
+            lambda data, trace: parse_counts(data, version, trace),
+            retry,
         )
+        return StatusAnswer(counts=counts, trace_id=trace_id, simulated=simulated)
 
     async def failed_sources(
         self, dataset_id: str, *, limit: int = MAX_FAILED_SOURCES, retry: bool = True
@@ -139,8 +145,8 @@ class PowerdrillClient:
             }
         else:
             params = {"status": "invalid", "pageNumber": 1, "pageSize": limit}
-        body, trace_id, _ = await self._get(self._path(dataset_id, "datasources"), params, retry=retry)
-        return parse_sources(body, trace_id)[:limit]
+        sources, _, _ = await self._get(self._path(dataset_id, "datasources"), params, parse_sources, retry)
+        return sources[:limit]
 
     # --- transport ----------------------------------------------------------------
 
@@ -148,10 +154,11 @@ class PowerdrillClient:
         return f"/{self.api_version}/team/datasets/{quote(dataset_id, safe='')}/{leaf}"
 
     async def _get(
-        self, path: str, params: Mapping[str, Any], *, retry: bool
-    ) -> tuple[dict[str, Any], str | None, bool]:
+        self, path: str, params: Mapping[str, Any], parse: Parser[T], retry: bool
+    ) -> tuple[T, str | None, bool]:
+        """GET and parse, retrying transient failures when `retry` (bounded in attempts and time)."""
         if not retry:
-            return await self._attempt(path, params, 1)
+            return await self._attempt(path, params, parse, 1)
         started = time.monotonic()
         attempt = 0
         cfg = self.config
@@ -180,7 +187,7 @@ class PowerdrillClient:
             async for try_ in retrying:
                 with try_:
                     attempt += 1
-                    result = await self._attempt(path, params, attempt)
+                    result = await self._attempt(path, params, parse, attempt)
             return result
         except UpstreamError as exc:
             exc.attempts = attempt
@@ -188,9 +195,9 @@ class PowerdrillClient:
             raise
 
     async def _attempt(
-        self, path: str, params: Mapping[str, Any], attempt: int
-    ) -> tuple[dict[str, Any], str | None, bool]:
-        """One request: budget, send, log, classify."""
+        self, path: str, params: Mapping[str, Any], parse: Parser[T], attempt: int
+    ) -> tuple[T, str | None, bool]:
+        """One request: budget, send, log, classify, parse."""
         await self._limiter.acquire()
         external = f"pd-mcp-{uuid.uuid4().hex}"
         headers = {
@@ -217,13 +224,15 @@ class PowerdrillClient:
                 ) from exc
             status = response.status_code
             trace_id = _clean_header(response.headers.get("x-pd-trace-id"))
+            simulated = response.headers.get(SANDBOX_HEADER) == "true"
             try:
-                body = classify(response.status_code, response.content, response.headers, trace_id)
+                parsed = parse(classify(status, response.content, response.headers, trace_id), trace_id)
             except UpstreamError as exc:
                 outcome = type(exc).__name__
+                exc.simulated = simulated
                 raise
             outcome = "ok"
-            return body, trace_id, response.headers.get(SANDBOX_HEADER) == "true"
+            return parsed, trace_id, simulated
         finally:
             log.info(
                 "upstream GET %s status=%s outcome=%s ms=%.1f trace_id=%s external_trace_id=%s attempt=%d",

@@ -68,6 +68,8 @@ class UpstreamError(PdMcpError):
         self.status = status
         self.code = code
         self.trace_id = trace_id
+        # True when the answer came from the pd-mcp sandbox rather than Powerdrill.
+        self.simulated = False
         # Filled in by the retry loop when it gives up: how hard it tried.
         self.attempts: int | None = None
         self.elapsed: float | None = None

@@ -102,6 +102,8 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
         parts.append(exc.what_to_do)
         if exc.trace_id:
             parts.append(f"Powerdrill trace id: {exc.trace_id}.")
+        if exc.simulated:
+            parts.append(SIMULATED_NOTE)
     else:
         parts.append(exc.what_to_do)
     return " ".join(p for p in parts if p)
