@@ -54,13 +54,14 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number of seconds from 1 to 900, not {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; `sandbox_flags=False` skips importing the sandbox for its flags."""
     parser = argparse.ArgumentParser(
         prog="pd-mcp",
         description="MCP server that tells an AI assistant whether a Powerdrill dataset is ready. "
         "With no command it serves MCP over stdio, which is what MCP hosts launch.",
     )
-    parser.add_argument("--version", action="version", version=f"pd-mcp {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve MCP over stdio (default) or Streamable HTTP")
@@ -76,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="run the simulated Powerdrill API on 127.0.0.1")
     sandbox.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)")
-    _sandbox_arguments(sandbox)
+    if sandbox_flags:
+        from pd_mcp.sandbox import add_arguments
+
+        add_arguments(sandbox)
 
     status = commands.add_parser("status", help="check one dataset once")
     status.add_argument("dataset_id")
@@ -91,22 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sandbox_arguments(parser: argparse.ArgumentParser) -> None:
-    try:
-        from pd_mcp.sandbox import add_arguments
-    except ImportError:  # pragma: no cover - the sandbox ships with the package
-        return
-    add_arguments(parser)
+class _VersionAction(argparse.Action):
+    """`--version`, reading the package metadata only when asked."""
 
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-def _version() -> str:
-    from pd_mcp import __version__
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from pd_mcp import __version__
 
-    return __version__
+        print(f"pd-mcp {__version__}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Serving must not import the sandbox: its flags are only added when it is asked for.
+    args = build_parser(sandbox_flags="sandbox" in argv).parse_args(argv)
     command = args.command or "serve"
     if command == "serve":
         if args.command is None:  # bare `pd-mcp`: stdio, like hosts expect
