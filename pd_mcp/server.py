@@ -43,6 +43,30 @@ wait_for_dataset_sync; if it returns timed_out, call it again or tell the user i
 Only start the job when `ready` is true, or when the user agreed to go ahead without the failed sources.\
 """
 
+_GET_DOC = """\
+Check whether a Powerdrill dataset's data sources are synchronized and ready for analysis.
+
+Call this before creating a Powerdrill job or session on a dataset, and whenever the user
+asks whether their uploaded files are ready. Powerdrill silently leaves unsynchronized
+sources out of a job, so do not start one unless `ready` is true.
+
+Returns the counts of synchronized, syncing and failed data sources, a `verdict`
+(ready, syncing, partially_failed, failed, empty), a `message` that says what to do next,
+and the names of failed sources. If the verdict is `syncing`, call wait_for_dataset_sync.
+"""
+
+_WAIT_DOC = """\
+Wait until a Powerdrill dataset has finished synchronizing its data sources, then report.
+
+Call this when get_dataset_status says `syncing`, for example right after files were
+uploaded, before starting an analysis job. It returns as soon as no source is syncing
+any more (ready, failed, partially_failed or empty), or at the timeout with
+`timed_out: true` and the latest counts; then call it again or tell the user the data
+is still processing. Sends progress notifications when you pass a progress token.
+Returns the same fields as get_dataset_status plus timed_out, waited_seconds and polls.
+"""
+
+
 _ANNOTATIONS = ToolAnnotations(
     read_only_hint=True, idempotent_hint=True, open_world_hint=True, destructive_hint=False
 )
@@ -105,6 +129,11 @@ class Runtime:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+def _doc(text: str) -> str:
+    """A description as the model reads it: paragraphs without the source's line breaks."""
+    return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -188,21 +217,13 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
     @mcp.tool(
         name="get_dataset_status",
         title="Check Powerdrill dataset readiness",
+        description=_doc(_GET_DOC),
         annotations=_ANNOTATIONS,
     )
     async def get_dataset_status(
         dataset_id: DatasetId, ctx: Context
     ) -> Annotated[CallToolResult, DatasetStatus]:
-        """Check whether a Powerdrill dataset's data sources are synchronized and ready for analysis.
-
-        Call this before creating a Powerdrill job or session on a dataset, and whenever the user
-        asks whether their uploaded files are ready. Powerdrill silently leaves unsynchronized
-        sources out of a job, so do not start one unless `ready` is true.
-
-        Returns the counts of synchronized, syncing and failed data sources, a `verdict`
-        (ready, syncing, partially_failed, failed, empty), a `message` that says what to do next,
-        and the names of failed sources. If the verdict is `syncing`, call wait_for_dataset_sync.
-        """
+        """Tool `get_dataset_status` (its description is `_GET_DOC`)."""
         from pd_mcp.report import dataset_status
 
         return await _guarded(
@@ -216,20 +237,13 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
     @mcp.tool(
         name="wait_for_dataset_sync",
         title="Wait for a Powerdrill dataset to finish syncing",
+        description=_doc(_WAIT_DOC),
         annotations=_ANNOTATIONS,
     )
     async def wait_for_dataset_sync(
         dataset_id: DatasetId, ctx: Context, timeout_seconds: TimeoutSeconds = TIMEOUT_DEFAULT
     ) -> Annotated[CallToolResult, WaitResult]:
-        """Wait until a Powerdrill dataset has finished synchronizing its data sources, then report.
-
-        Call this when get_dataset_status says `syncing`, for example right after files were
-        uploaded, before starting an analysis job. It returns as soon as no source is syncing
-        any more (ready, failed, partially_failed or empty), or at the timeout with
-        `timed_out: true` and the latest counts; then call it again or tell the user the data
-        is still processing. Sends progress notifications when you pass a progress token.
-        Returns the same fields as get_dataset_status plus timed_out, waited_seconds and polls.
-        """
+        """Tool `wait_for_dataset_sync` (its description is `_WAIT_DOC`)."""
         from pd_mcp.waiter import wait_for_sync
 
         async def work(client: PowerdrillClient) -> DatasetStatus:
