@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+# `pd-mcp` with these arguments serves stdio through the fast path (see stdio.fast_main).
+_STDIO_FORMS = ([], ["serve"], ["serve", "--transport", "stdio"], ["serve", "--transport=stdio"])
 
 EXIT_READY = 0
 EXIT_NOT_READY = 1  # finished with failures, or empty
@@ -22,8 +24,10 @@ EXIT_TIMED_OUT = 2  # still syncing
 EXIT_ERROR = 3
 
 
-def _configure_logging(default: str) -> None:
+def configure_logging(default: str) -> None:
     """Logs go to stderr only: in stdio mode stdout belongs to JSON-RPC."""
+    import logging
+
     level = os.environ.get("PD_MCP_LOG_LEVEL", default).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -110,6 +114,10 @@ class _VersionAction(argparse.Action):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv in _STDIO_FORMS:
+        from pd_mcp.stdio import fast_main
+
+        return fast_main()
     # Serving must not import the sandbox: its flags are only added when it is asked for.
     args = build_parser(sandbox_flags="sandbox" in argv).parse_args(argv)
     command = args.command or "serve"
@@ -128,9 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pd_mcp.sandbox import main as sandbox_main
             from pd_mcp.sandbox import options_from_args
 
-            _configure_logging("WARNING")
+            configure_logging("WARNING")
             return sandbox_main(args.port, options_from_args(args))
-        _configure_logging("WARNING")
+        configure_logging("WARNING")
         from pd_mcp import commands as cmd
 
         if command == "status":
@@ -143,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: Any) -> int:
-    _configure_logging("INFO")
+    configure_logging("INFO")
     if args.transport == "http":
         from pd_mcp.http_app import refuse_unsafe_bind
 

@@ -19,9 +19,9 @@ async def serve(args: Any) -> None:
         mcp = build_server(runtime)
         try:
             if args.transport == "stdio":
-                from pd_mcp.stdio import run_stdio
+                from pd_mcp.stdio import Wire, run_stdio
 
-                await run_stdio(mcp)
+                await run_stdio(mcp, Wire().start())
             else:
                 from pd_mcp.http_app import serve_http
 

@@ -1,101 +1,243 @@
-"""Serving MCP over stdio, without losing answers when the host closes stdin.
+"""MCP over stdio: fast to answer the handshake, and no answer lost when stdin closes.
 
-Why this exists: the SDK's stdio loop treats end of input as the end of the
-session and answers every request still running with "Connection closed".
-A host that writes its last request and closes stdin (scripts, `echo … |
-pd-mcp`, some hosts at shutdown) would lose that answer. Here the SDK's own
-`stdio_server()` still owns the file descriptors (it keeps stray prints off
-stdout), but its streams pass through two small relays: the inbound one
-remembers which requests are open, and on end of input waits until the
-outbound one has written each of their responses (or the client cancelled
-them) before it lets the session end. Then the process exits with status 0.
+Why not the SDK's `stdio_server()` alone: it can only start reading once the
+SDK has been imported (about a second), and at end of input it answers every
+request still running with "Connection closed". Here a reader thread owns
+stdin from the first millisecond: it queues every line for the SDK and, with a
+recording from `handshake`, answers `initialize`/`tools/list` (and the
+2026-07-28 `server/discover`) at once. When the SDK is ready it gets every
+message in order; its answers to requests that were already answered are
+compared with the recording and dropped, so the host sees each response once.
+At end of input the session ends only after every open request is answered.
+
+Like the SDK, this points fd 0 at the null device and fd 1 at stderr while
+serving, so nothing but JSON-RPC reaches the real stdout.
 """
 
 from __future__ import annotations
 
-import logging
-import math
+import contextlib
+import json
+import os
+import queue
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
-from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
 
-log = logging.getLogger("pd_mcp.stdio")
+    from pd_mcp.handshake import EarlyAnswers
 
 # The longest a tool call can legitimately run: the longest wait plus its grace.
 DRAIN_LIMIT = 910.0
+_EOF = object()
+
+
+class Wire:
+    """The process's stdin and stdout, claimed for JSON-RPC, with an optional early answerer."""
+
+    def __init__(self, early: EarlyAnswers | None = None) -> None:
+        self.early = early
+        self.answered: dict[Any, dict[str, Any]] = {}  # id -> the response sent early
+        self.lines: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._in = os.fdopen(os.dup(0), "rb", closefd=True)
+        self._out = os.dup(1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.dup2(2, 1)  # stray prints now land on stderr
+        self._reader = threading.Thread(target=self._read, name="pd-mcp-stdin", daemon=True)
+
+    def start(self) -> Wire:
+        self._reader.start()
+        return self
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._out, view)
+                view = view[written:]
+
+    def _read(self) -> None:
+        try:
+            for line in self._in:
+                if not line.strip():
+                    continue
+                if self.early is not None and self.early.enabled:
+                    self._maybe_answer(line)
+                self.lines.put(line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.lines.put(_EOF)
+
+    def _maybe_answer(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        assert self.early is not None
+        response = self.early.answer(message)
+        if response is not None:
+            # Recorded before the line is queued, so the SDK's own answer is always recognized.
+            self.answered[response["id"]] = response
+            self.write(json.dumps(response, separators=(",", ":")).encode() + b"\n")
+
+    def stop_answering(self) -> None:
+        if self.early is not None:
+            self.early.enabled = False
 
 
 class _OpenRequests:
-    """Ids of requests received but not yet answered."""
+    """Ids of requests handed to the SDK and not answered yet."""
 
     def __init__(self) -> None:
-        self._open: set[str | int] = set()
-        self._empty = anyio.Event()
-        self._empty.set()
+        import anyio
 
-    def opened(self, request_id: str | int) -> None:
-        self._open.add(request_id)
-        self._empty = anyio.Event()
+        self._open: set[Any] = set()
+        self._event = anyio.Event()
+        self._event.set()
 
-    def closed(self, request_id: object) -> None:
-        self._open.discard(request_id)  # type: ignore[arg-type]
+    def opened(self, request_id: Any) -> None:
+        import anyio
+
         if not self._open:
-            self._empty.set()
+            self._event = anyio.Event()
+        self._open.add(request_id)
+
+    def closed(self, request_id: Any) -> None:
+        self._open.discard(request_id)
+        if not self._open:
+            self._event.set()
 
     async def drained(self) -> None:
-        await self._empty.wait()
+        await self._event.wait()
 
     def __len__(self) -> int:
         return len(self._open)
 
 
-async def _relay_in(
-    source: MemoryObjectReceiveStream[SessionMessage | Exception],
-    sink: MemoryObjectSendStream[SessionMessage | Exception],
-    open_requests: _OpenRequests,
-) -> None:
-    async with sink:
-        async for item in source:
-            if isinstance(item, SessionMessage):
-                message = item.message
+async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None:
+    """Serve `mcp` on `wire` until stdin ends and every open request is answered.
+
+    With `record`, the handshake answers are recorded in the background for the next start.
+    """
+    import logging
+    import math
+
+    import anyio
+    from mcp.shared.message import SessionMessage
+    from mcp_types import (
+        JSONRPCError,
+        JSONRPCNotification,
+        JSONRPCRequest,
+        JSONRPCResponse,
+        jsonrpc_message_adapter,
+    )
+
+    log = logging.getLogger("pd_mcp.stdio")
+    # The SDK's `run_stdio_async` owns its streams; the low-level server is what it runs.
+    server = mcp._lowlevel_server
+    open_requests = _OpenRequests()
+    in_send, in_receive = anyio.create_memory_object_stream[Any](math.inf)
+    out_send, out_receive = anyio.create_memory_object_stream[Any](math.inf)
+
+    async def pump_in() -> None:
+        async with in_send:
+            while True:
+                line = await anyio.to_thread.run_sync(wire.lines.get, abandon_on_cancel=True)
+                if line is _EOF:
+                    break
+                try:
+                    message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+                except Exception as exc:  # the SDK answers a malformed line itself
+                    await in_send.send(exc)
+                    continue
                 if isinstance(message, JSONRPCRequest):
                     open_requests.opened(message.id)
                 elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
-                    request_id = (message.params or {}).get("requestId")
-                    open_requests.closed(request_id)
-            await sink.send(item)
-        if len(open_requests):
-            log.info("stdin closed with %d request(s) in flight; finishing them first", len(open_requests))
-            with anyio.move_on_after(DRAIN_LIMIT):
-                await open_requests.drained()
+                    open_requests.closed((message.params or {}).get("requestId"))
+                await in_send.send(SessionMessage(message))
+            if len(open_requests):
+                log.info(
+                    "stdin closed with %d request(s) in flight; answering them first", len(open_requests)
+                )
+                with anyio.move_on_after(DRAIN_LIMIT):
+                    await open_requests.drained()
+
+    async def pump_out() -> None:
+        async for item in out_receive:
+            message = item.message
+            data = message.model_dump_json(by_alias=True, exclude_unset=True)
+            if isinstance(message, JSONRPCResponse | JSONRPCError):
+                open_requests.closed(message.id)
+                sent = wire.answered.pop(message.id, None)
+                if sent is not None:
+                    if json.loads(data) != sent:
+                        log.warning("an early handshake answer differed from the server's; recording anew")
+                        _refresh_recording(mcp)
+                    continue
+            await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump_in)
+        tg.start_soon(pump_out)
+        wire.stop_answering()
+        if record:
+            tg.start_soon(_record, mcp)
+        async with out_send:
+            await server.run(in_receive, out_send, server.create_initialization_options())
+        tg.cancel_scope.cancel()  # only an unfinished recording can be left; it is not needed
 
 
-async def _relay_out(
-    source: MemoryObjectReceiveStream[SessionMessage],
-    sink: MemoryObjectSendStream[SessionMessage],
-    open_requests: _OpenRequests,
-) -> None:
-    async with sink:
-        async for item in source:
-            await sink.send(item)
-            if isinstance(item.message, JSONRPCResponse | JSONRPCError):
-                open_requests.closed(item.message.id)
+def _refresh_recording(mcp: MCPServer) -> None:
+    from pd_mcp import handshake
+
+    path = handshake.cache_file()
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
-async def run_stdio(mcp: MCPServer) -> None:
-    """Serve `mcp` on stdin/stdout until stdin ends and every open request is answered."""
-    # The SDK's `run_stdio_async` hides the streams; the low-level server is what it runs.
-    server = mcp._lowlevel_server
-    open_requests = _OpenRequests()
-    async with stdio_server() as (wire_in, wire_out):
-        in_send, in_receive = anyio.create_memory_object_stream[SessionMessage | Exception](math.inf)
-        out_send, out_receive = anyio.create_memory_object_stream[SessionMessage](math.inf)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_relay_in, wire_in, in_send, open_requests)
-            tg.start_soon(_relay_out, out_receive, wire_out, open_requests)
-            async with out_send:
-                await server.run(in_receive, out_send, server.create_initialization_options())
+async def _record(mcp: MCPServer) -> None:
+    """Record the handshake from this server for the next start (when no valid recording exists)."""
+    import logging
+
+    from pd_mcp import handshake
+
+    try:
+        handshake.save(await handshake.generate(mcp._lowlevel_server))
+    except Exception as exc:  # a start-up optimisation must never break serving
+        logging.getLogger("pd_mcp.stdio").debug("could not record the handshake: %r", exc)
+
+
+def fast_main() -> int:
+    """`pd-mcp` over stdio: claim the wire first, answer the handshake, then load the SDK."""
+    from pd_mcp import handshake
+
+    enabled = os.environ.get("PD_MCP_PRELOAD", "1").strip() != "0"
+    manifest = handshake.load() if enabled else None
+    wire = Wire(handshake.EarlyAnswers(manifest) if manifest else None).start()
+
+    from pd_mcp.cli import configure_logging
+
+    configure_logging("INFO")
+    import anyio
+
+    from pd_mcp.server import Runtime, build_server
+
+    runtime = Runtime()
+    mcp = build_server(runtime)
+
+    async def main() -> None:
+        try:
+            await run_stdio(mcp, wire, record=enabled and manifest is None)
+        finally:
+            await runtime.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(main)
+    sys.stderr.flush()
+    return 0

@@ -1,0 +1,228 @@
+"""The start-up handshake, recorded from the real server, and the rules for answering from it.
+
+Why: a host waits for `initialize` and `tools/list` before the assistant can use
+a server, and importing the `mcp` SDK takes about a second. The answers to
+those requests are fixed for a given build of pd-mcp, so they are recorded
+once from the real server (`generate`, which runs it on memory streams and
+serializes exactly as the stdio transport does) and cached on disk. On the
+next start `EarlyAnswers` can answer them from the recording while the SDK
+still imports; the SDK then receives every message anyway, and its own
+answers to those requests are compared with the recorded ones and dropped.
+
+Only stdlib imports at module level: this runs before the SDK is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+LEGACY_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+LIST_METHODS = ("tools/list", "resources/list", "resources/templates/list", "prompts/list")
+MODERN_METHODS = ("server/discover", *LIST_METHODS)
+_META = "io.modelcontextprotocol/"
+# `_meta` keys a modern request may carry and still get a recorded answer.
+KNOWN_META = {f"{_META}protocolVersion", f"{_META}clientInfo", f"{_META}clientCapabilities"}
+
+
+# --- where the recording lives, and whether it still matches this build ---------------
+
+
+def cache_file() -> Path | None:
+    """The recording's path in the user's cache directory, or None when there is no home."""
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.path.join(os.path.expanduser("~"), ".cache") if os.path.expanduser("~") != "~" else ""
+    )
+    return Path(base, "pd-mcp", "handshake.json") if base else None
+
+
+def fingerprint() -> str:
+    """What the answers depend on: this interpreter, pd_mcp's sources and the installed SDK.
+
+    Cheap (a few dozen `stat` calls, no imports), so it runs before every early answer.
+    """
+    parts = [sys.version, sys.executable]
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")):
+        stat = path.stat()
+        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in sorted(names):
+            if name.endswith(".dist-info") and name.lower().startswith(("mcp-", "mcp_types-", "pd_mcp-")):
+                parts.append(f"{entry}/{name}")
+    return str(hash_text("\n".join(parts)))
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load(path: Path | None = None) -> dict[str, Any] | None:
+    """The recording if it exists, is well formed and matches this build; else None."""
+    path = path or cache_file()
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("fingerprint") != fingerprint():
+        return None
+    if not isinstance(data.get("legacy"), dict) or not isinstance(data.get("modern"), dict):
+        return None
+    return data
+
+
+def save(manifest: dict[str, Any], path: Path | None = None) -> bool:
+    """Write the recording atomically; False when the cache directory cannot be written."""
+    path = path or cache_file()
+    if path is None:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True
+
+
+# --- answering from the recording -------------------------------------------------------
+
+
+class EarlyAnswers:
+    """Decides, message by message, whether a request can be answered from the recording.
+
+    Conservative on purpose: anything it does not recognize exactly gets no early
+    answer (the SDK will answer it), and after the first surprise it stops
+    answering altogether.
+    """
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self._legacy: dict[str, dict[str, Any]] = manifest["legacy"]
+        self._modern: dict[str, dict[str, Any]] = manifest["modern"]
+        self._version: str | None = None  # the legacy session's version, once initialize was answered
+        self._initialized = False
+        self._seen_request = False
+        self.enabled = True
+
+    def answer(self, message: Any) -> dict[str, Any] | None:
+        """The JSON-RPC response to send now for `message`, or None."""
+        if not self.enabled:
+            return None
+        try:
+            result = self._result(message)
+        except Exception:  # never let the fast path break the real one
+            self.enabled = False
+            return None
+        if result is None:
+            return None
+        return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+    def _result(self, message: Any) -> dict[str, Any] | None:
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            self.enabled = False
+            return None
+        method, params = message.get("method"), message.get("params")
+        if "id" not in message:  # a notification
+            if method == "notifications/initialized" and self._version is not None:
+                self._initialized = True
+            return None
+        ident = message["id"]
+        if isinstance(ident, bool) or not isinstance(ident, str | int) or not isinstance(method, str):
+            self.enabled = False
+            return None
+        first, self._seen_request = not self._seen_request, True
+        if method == "initialize":
+            if not first or not isinstance(params, dict):
+                return None
+            version = params.get("protocolVersion")
+            entry = self._legacy.get(version) if isinstance(version, str) else None
+            if entry is None or set(params) - {"protocolVersion", "capabilities", "clientInfo"}:
+                return None
+            self._version = version
+            return entry["initialize"]
+        if self._version is not None:
+            if self._initialized and method in LIST_METHODS and params in (None, {}):
+                return self._legacy[self._version].get(method)
+            return None
+        if method in MODERN_METHODS and isinstance(params, dict) and set(params) == {"_meta"}:
+            meta = params["_meta"]
+            if not isinstance(meta, dict) or set(meta) - KNOWN_META:
+                return None
+            entry = self._modern.get(meta.get(f"{_META}protocolVersion"))  # type: ignore[arg-type]
+            return entry.get(method) if entry else None
+        return None
+
+
+# --- recording from the real server -----------------------------------------------------
+
+
+async def generate(server: Any) -> dict[str, Any]:
+    """Record the handshake answers of `server` (a low-level `mcp` Server) for every era.
+
+    Runs the server on memory streams, as one session per protocol version, and
+    keeps each answer serialized exactly as the stdio transport writes it.
+    """
+    import anyio
+    from mcp.shared.message import SessionMessage
+    from mcp_types import jsonrpc_message_adapter
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    async def session(requests: list[dict[str, Any]]) -> dict[str, Any]:
+        to_server, server_in = anyio.create_memory_object_stream[Any](100)
+        server_out, from_server = anyio.create_memory_object_stream[Any](100)
+        answers: dict[str, Any] = {}
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.run, server_in, server_out, server.create_initialization_options())
+            for request in requests:
+                await to_server.send(SessionMessage(jsonrpc_message_adapter.validate_python(request)))
+                if "id" not in request:
+                    continue
+                reply = await from_server.receive()
+                wire = json.loads(reply.message.model_dump_json(by_alias=True, exclude_unset=True))
+                if "result" in wire:
+                    answers[request["method"]] = wire["result"]
+            await to_server.aclose()
+        return answers
+
+    client = {"name": "pd-mcp-recorder", "version": "0"}
+    legacy = {}
+    for version in LEGACY_VERSIONS:
+        requests = [
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": client},
+            },
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        ]
+        requests += [{"jsonrpc": "2.0", "id": i, "method": m} for i, m in enumerate(LIST_METHODS, 1)]
+        legacy[version] = await session(requests)
+    modern = {}
+    for version in MODERN_PROTOCOL_VERSIONS:
+        meta = {
+            f"{_META}protocolVersion": version,
+            f"{_META}clientInfo": client,
+            f"{_META}clientCapabilities": {},
+        }
+        requests = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": {"_meta": meta}}
+            for i, m in enumerate(MODERN_METHODS)
+        ]
+        modern[version] = await session(requests)
+    return {"format": FORMAT, "fingerprint": fingerprint(), "legacy": legacy, "modern": modern}
