@@ -1,0 +1,568 @@
+"""The wait loop against a simulated Powerdrill, in fake time.
+
+Every upstream call goes to respx (never a real host); the mocked status
+endpoint answers from the `FakeClock`'s time, so a dataset "finishes at 3 s"
+in fake seconds while the test takes milliseconds. The client gets a large
+request budget so the real-time rate limiter never sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import anyio
+import httpx
+import pytest
+import respx
+from aiolimiter import AsyncLimiter
+from pydantic import SecretStr
+
+from pd_mcp import waiter
+from pd_mcp.client import PowerdrillClient
+from pd_mcp.clock import FakeClock
+from pd_mcp.errors import (
+    AuthenticationError,
+    DatasetNotFound,
+    InvalidArgument,
+    PermissionDenied,
+    RateLimited,
+    UpstreamUnavailable,
+)
+from pd_mcp.models import Counts
+from pd_mcp.settings import ApiConfig
+from pd_mcp.verdict import headline
+from pd_mcp.waiter import wait_for_sync
+
+BASE = "https://powerdrill.test/api"
+DS = "dset-wait-1"
+KEY = "sk-test-never-real-0123"
+STATUS_PATH = f"/v2/team/datasets/{DS}/status"
+SOURCES_PATH = f"/v2/team/datasets/{DS}/datasources"
+
+CountsAt = Callable[[float], tuple[int, int, int]]
+
+
+def config(api_version: str = "v2") -> ApiConfig:
+    return ApiConfig(base_url=BASE, api_version=api_version, user_id="user-7", api_key=SecretStr(KEY))  # type: ignore[arg-type]
+
+
+class NoJitter(random.Random):
+    """An rng whose every draw is 1.0: the schedule's intervals without jitter."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+class FixedJitter(random.Random):
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def status_body(synched: int, synching: int, invalid: int, api_version: str = "v2") -> dict[str, object]:
+    if api_version == "v1":
+        data = {"synchedCount": synched, "synchingCount": synching, "invalidCount": invalid}
+    else:
+        data = {"synched_count": synched, "synching_count": synching, "invalid_count": invalid}
+    return {"code": 0, "data": data}
+
+
+def error(http: int, code: int, message: str = "nope", **headers: str) -> httpx.Response:
+    return httpx.Response(http, json={"code": code, "message": message}, headers=headers)
+
+
+class Dataset:
+    """The status endpoint of one simulated dataset, answering from the fake clock.
+
+    `answer(t)` returns the three counts at fake time `t`, or an `httpx.Response`
+    to send as is, or raises an `httpx` transport error.
+    """
+
+    def __init__(self, clock: FakeClock, answer: Callable[[float], object], api_version: str = "v2") -> None:
+        self.clock = clock
+        self.answer = answer
+        self.api_version = api_version
+        self.times: list[float] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        t = self.clock.now()
+        self.times.append(t)
+        result = self.answer(t)
+        if isinstance(result, httpx.Response):
+            return result
+        synched, synching, invalid = result  # type: ignore[misc]
+        return httpx.Response(
+            200,
+            json=status_body(synched, synching, invalid, self.api_version),
+            headers={"x-pd-trace-id": f"trace-{len(self.times)}"},
+        )
+
+
+def all_at_once(finish: float, total: int = 10) -> CountsAt:
+    return lambda t: (total, 0, 0) if t >= finish else (0, total, 0)
+
+
+def never(synched: int = 1, synching: int = 3) -> CountsAt:
+    return lambda t: (synched, synching, 0)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def mock() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[PowerdrillClient]:
+    c = PowerdrillClient(config(), limiter=AsyncLimiter(1000, 1))
+    yield c
+    await c.aclose()
+
+
+def serve(mock: respx.MockRouter, dataset: Dataset, path: str = STATUS_PATH) -> respx.Route:
+    return mock.get(path).mock(side_effect=dataset)
+
+
+# --- happy paths ------------------------------------------------------------------
+
+
+async def test_an_already_done_dataset_costs_one_request_and_no_sleep(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    ds = Dataset(clock, lambda t: (5, 0, 0))
+    route = serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock)
+    assert route.call_count == 1
+    assert ds.times == [0.0]
+    assert clock.sleeps == []
+    assert (result.ready, result.timed_out, result.polls, result.waited_seconds) == (True, False, 1, 0.0)
+    assert result.verdict == "ready"
+    assert result.trace_id == "trace-1"
+    request = route.calls.last.request
+    assert request.url.params["user_id"] == "user-7"
+    assert request.headers["x-pd-api-key"] == KEY
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_a_dataset_finishing_at_3s_is_reported_within_a_second(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, seed: int
+) -> None:
+    ds = Dataset(clock, all_at_once(3.0))
+    serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=random.Random(seed))
+    assert ds.times[0] == 0.0  # the first poll is immediate
+    assert result.verdict == "ready" and not result.timed_out
+    assert 3.0 <= result.waited_seconds <= 4.0
+    assert ds.times[-1] == pytest.approx(result.waited_seconds, abs=1e-3)
+    assert result.polls == len(ds.times)
+
+
+async def test_a_45s_wait_on_a_dataset_that_never_finishes_without_jitter(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    ds = Dataset(clock, never(1, 3))
+    route = serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert route.call_count == result.polls == 12
+    assert result.timed_out is True
+    assert abs(result.waited_seconds - 45.0) <= 0.5
+    assert ds.times[-1] == pytest.approx(45.0)
+    assert (result.synched_count, result.synching_count, result.invalid_count) == (1, 3, 0)
+    assert result.verdict == "syncing" and result.ready is False
+    assert "1 of 4" in result.message and "25%" in result.message
+    assert "call wait_for_dataset_sync again" in result.message
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_a_45s_wait_with_jitter_ends_at_its_deadline_with_at_most_13_requests(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, seed: int
+) -> None:
+    ds = Dataset(clock, never(2, 2))
+    route = serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=random.Random(seed))
+    assert route.call_count == result.polls <= 13
+    assert result.timed_out and abs(result.waited_seconds - 45.0) <= 0.5
+    assert "2 of 4" in result.message and "50%" in result.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: issue 3 allows at most 12 requests in a 45 s wait; with jitter the waiter makes 13 "
+    "(for random.Random(1), and for 83% of seeds 0..1999; any constant jitter draw <= 0.5 does it)",
+)
+@pytest.mark.parametrize(
+    "make_rng", [lambda: random.Random(1), lambda: FixedJitter(0.5)], ids=["seed1", "half-jitter"]
+)
+async def test_a_45s_wait_makes_at_most_12_requests(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, make_rng: Callable[[], random.Random]
+) -> None:
+    route = serve(mock, Dataset(clock, never()))
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=make_rng())
+    assert result.timed_out
+    assert route.call_count <= 12
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (design): issue 3 targets a detection delay <= max(1 s, 10% of the time waited), but "
+    "without usable progress the interval is half the time waited (up to 10 s): a dataset finishing all "
+    "at once at 10 s is seen 3.5 s late without jitter (limit 1.35 s), one finishing at 60 s is seen "
+    "9.80 s late with random.Random(8) (limit 6.98 s)",
+)
+@pytest.mark.parametrize(
+    ("finish", "make_rng"),
+    [
+        pytest.param(10.0, NoJitter, id="10s-no-jitter"),
+        pytest.param(60.0, lambda: random.Random(8), id="60s-seed8"),
+    ],
+)
+async def test_an_all_at_once_finish_is_seen_within_10_percent_of_the_time_waited(
+    client: PowerdrillClient,
+    clock: FakeClock,
+    mock: respx.MockRouter,
+    finish: float,
+    make_rng: Callable[[], random.Random],
+) -> None:
+    serve(mock, Dataset(clock, all_at_once(finish)))
+    result = await wait_for_sync(client, DS, 900, clock=clock, rng=make_rng())
+    assert result.ready
+    assert result.waited_seconds - finish <= max(1.0, 0.1 * result.waited_seconds)
+
+
+async def test_a_10_minute_wait_runs_in_fake_time(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    ds = Dataset(clock, never(0, 7))
+    route = serve(mock, ds)
+    with anyio.fail_after(5):  # a hang guard, not a timing assertion: real time barely moves
+        result = await wait_for_sync(client, DS, 600, clock=clock, rng=random.Random(1))
+    assert result.timed_out and result.waited_seconds == pytest.approx(600.0)
+    assert clock.now() == pytest.approx(600.0)
+    assert route.call_count == result.polls
+    assert 60 < result.polls < 80  # about 60 polls at the 10 s cap, plus the first seconds
+    gaps = [b - a for a, b in itertools.pairwise(ds.times)]
+    assert max(gaps[:-1]) <= 10.0
+
+
+async def test_progress_is_reported_after_every_successful_poll(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    def counts(t: float) -> tuple[int, int, int]:
+        done = min(6, int(t / 2))
+        return done, 6 - done, 0
+
+    ds = Dataset(clock, counts)
+    serve(mock, ds)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    result = await wait_for_sync(client, DS, 45, clock=clock, on_progress=on_progress, rng=NoJitter())
+    assert len(seen) == result.polls == len(ds.times)
+    for t, (progress, total, message) in zip(ds.times, seen, strict=True):
+        synched, synching, invalid = counts(t)
+        assert (progress, total) == (synched + invalid, 6)
+        assert message == headline(DS, Counts(synched, synching, invalid))
+    assert seen[-1][0] == 6 and "is ready" in (seen[-1][2] or "")
+
+
+# --- transient failures -------------------------------------------------------------
+
+
+async def test_retry_after_is_honoured_before_the_next_poll(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    def answer(t: float) -> object:
+        if t == 0.0:
+            return error(429, 201, "slow down", **{"retry-after": "7"})
+        return (3, 0, 0) if t >= 9 else (1, 2, 0)
+
+    ds = Dataset(clock, answer)
+    serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert ds.times[1] - ds.times[0] >= 7.0
+    assert clock.sleeps[0] == pytest.approx(7.0)
+    assert result.verdict == "ready" and not result.timed_out
+    assert result.polls == len(ds.times)
+
+
+async def test_retry_after_shorter_than_the_schedule_does_not_speed_polling_up(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    def answer(t: float) -> object:
+        if 20 <= t < 21:
+            return error(429, 201, **{"retry-after": "2"})
+        return (1, 1, 0)
+
+    ds = Dataset(clock, answer)
+    serve(mock, ds)
+    await wait_for_sync(client, DS, 60, clock=clock, rng=NoJitter())
+    rate_limited = next(i for i, t in enumerate(ds.times) if 20 <= t < 21)
+    assert ds.times[rate_limited + 1] - ds.times[rate_limited] == pytest.approx(10.0)
+
+
+async def test_retry_after_past_the_deadline_ends_the_wait_without_polling_early(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    def answer(t: float) -> object:
+        if t >= 20:
+            return error(429, 201, **{"retry-after": "60"})
+        return (1, 3, 0)
+
+    ds = Dataset(clock, answer)
+    serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    first_429 = next(t for t in ds.times if t >= 20)
+    assert ds.times[-1] == first_429  # nothing sent after Powerdrill said "come back in 60 s"
+    assert result.timed_out and result.synching_count == 3  # the latest counts, not an error
+    assert result.waited_seconds < 45.0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(lambda: error(500, 9999, "internal"), id="code-9999"),
+        pytest.param(lambda: httpx.Response(503, text="<html>bad gateway</html>"), id="http-503"),
+        pytest.param(lambda: httpx.Response(200, text="not json"), id="malformed"),
+    ],
+)
+async def test_a_server_error_mid_wait_does_not_end_it(
+    client: PowerdrillClient,
+    clock: FakeClock,
+    mock: respx.MockRouter,
+    failure: Callable[[], httpx.Response],
+) -> None:
+    def answer(t: float) -> object:
+        if 2 <= t < 10:
+            return failure()
+        return (4, 0, 0) if t >= 8 else (1, 3, 0)
+
+    ds = Dataset(clock, answer)
+    serve(mock, ds)
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert sum(1 for t in ds.times if 2 <= t < 10) >= 3
+    assert result.verdict == "ready" and not result.timed_out
+    assert result.polls == len(ds.times)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")],
+    ids=["connect-error", "read-timeout", "dropped-connection"],
+)
+async def test_a_network_failure_mid_wait_does_not_end_it(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, exc: Exception
+) -> None:
+    def answer(t: float) -> object:
+        if 1 <= t < 6:
+            raise exc
+        return (2, 0, 1) if t >= 6 else (0, 3, 0)
+
+    ds = Dataset(clock, answer)
+    serve(mock, ds)
+    mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": [{"id": "s3", "name": "bad.csv"}]}})
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert result.verdict == "partially_failed" and not result.timed_out
+    assert ds.times == pytest.approx([0, 1, 2, 3, 4, 6])
+
+
+async def test_a_request_hanging_at_the_deadline_is_abandoned_after_the_grace(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-request deadline is in real seconds, so the grace is shrunk to keep the test fast."""
+    monkeypatch.setattr(waiter, "DEADLINE_GRACE", 0.05)
+    calls = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(200, json=status_body(1, 1, 0))
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    mock.get(STATUS_PATH).mock(side_effect=answer)
+    with anyio.fail_after(2):
+        result = await wait_for_sync(client, DS, 0.1, clock=clock, rng=NoJitter())
+    assert calls == 2
+    assert result.timed_out and result.synching_count == 1
+
+
+async def test_when_every_poll_fails_transiently_an_error_comes_back_not_a_verdict(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    route = serve(mock, Dataset(clock, lambda t: error(500, 9999, "down")))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert route.call_count == 12  # polled on schedule to the deadline
+    assert caught.value.attempts == 12
+    assert caught.value.elapsed == pytest.approx(45.0)
+
+
+async def test_when_every_poll_is_rate_limited_the_rate_limit_comes_back(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    route = serve(mock, Dataset(clock, lambda t: error(429, 201, **{"retry-after": "5"})))
+    with pytest.raises(RateLimited):
+        await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert route.call_count >= 5
+    assert all(s >= 5.0 - 1e-9 for s in clock.sleeps)  # never sooner than Powerdrill asked
+
+
+# --- permanent failures -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        pytest.param(error(403, 1004, "bad credentials"), AuthenticationError, id="1004-bad-credentials"),
+        pytest.param(error(200, 300003, "not found"), DatasetNotFound, id="300003-not-found"),
+        pytest.param(error(200, 300002, "no permission"), PermissionDenied, id="300002-no-permission"),
+    ],
+)
+async def test_a_permanent_error_ends_the_wait_after_exactly_one_request(
+    client: PowerdrillClient,
+    clock: FakeClock,
+    mock: respx.MockRouter,
+    response: httpx.Response,
+    expected: type[Exception],
+) -> None:
+    route = mock.get(STATUS_PATH).mock(return_value=response)
+    with pytest.raises(expected):
+        await wait_for_sync(client, DS, 45, clock=clock)
+    assert route.call_count == 1
+    assert clock.sleeps == [] and clock.now() == 0.0
+
+
+async def test_a_permanent_error_mid_wait_ends_it_at_once(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    ds = Dataset(clock, lambda t: error(200, 300003) if t >= 3 else (0, 2, 0))
+    serve(mock, ds)
+    with pytest.raises(DatasetNotFound):
+        await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert ds.times == [0.0, 1.0, 2.0, 3.0]
+
+
+async def test_an_invalid_dataset_id_sends_nothing(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    route = mock.get(url__regex=r".*").respond(json=status_body(1, 0, 0))
+    with pytest.raises(InvalidArgument):
+        await wait_for_sync(client, "../etc", 45, clock=clock)
+    assert route.call_count == 0
+
+
+# --- names of failed sources -----------------------------------------------------------------
+
+
+async def test_failed_source_names_are_fetched_when_some_failed(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (3, 0, 2) if t >= 2 else (1, 4, 0)))
+    records = [
+        {"id": "src-4", "name": "broken-export.csv", "type": "FILE", "status": "invalid"},
+        {"id": "src-5", "name": "scan.pdf", "type": "FILE", "status": "invalid"},
+    ]
+    listing = mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": records, "total_items": 2}})
+    result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert result.verdict == "partially_failed" and not result.timed_out
+    assert [(s.id, s.name) for s in result.failed_sources] == [
+        ("src-4", "broken-export.csv"),
+        ("src-5", "scan.pdf"),
+    ]
+    assert "broken-export.csv" in result.message and "scan.pdf" in result.message
+    assert listing.call_count == 1
+    params = listing.calls.last.request.url.params
+    assert (params["status"], params["user_id"], params["page_size"]) == ("invalid", "user-7", "20")
+
+
+async def test_no_listing_request_when_nothing_failed(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (4, 0, 0)))
+    listing = mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": []}})
+    result = await wait_for_sync(client, DS, 45, clock=clock)
+    assert result.failed_sources == [] and listing.call_count == 0
+
+
+async def test_v1_uses_its_paths_and_camel_case_parameters(clock: FakeClock, mock: respx.MockRouter) -> None:
+    client = PowerdrillClient(config("v1"), limiter=AsyncLimiter(1000, 1))
+    try:
+        ds = Dataset(clock, lambda t: (0, 0, 1) if t >= 1 else (0, 1, 0), api_version="v1")
+        status = mock.get(f"/v1/team/datasets/{DS}/status").mock(side_effect=ds)
+        listing = mock.get(f"/v1/team/datasets/{DS}/datasources").respond(
+            json={"code": 0, "data": {"records": [{"id": "s1", "name": "only.xlsx"}]}}
+        )
+        result = await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    finally:
+        await client.aclose()
+    assert result.verdict == "failed" and result.api_version == "v1"
+    assert "user_id" not in status.calls.last.request.url.params
+    params = listing.calls.last.request.url.params
+    assert (params["status"], params["pageNumber"], params["pageSize"]) == ("invalid", "1", "20")
+    assert [s.name for s in result.failed_sources] == ["only.xlsx"]
+
+
+@pytest.mark.parametrize(
+    "listing_answer",
+    [
+        pytest.param(error(500, 9999, "listing down"), id="5xx"),
+        pytest.param(httpx.Response(200, json={"code": 0, "data": {"no_records": True}}), id="malformed"),
+    ],
+)
+async def test_if_the_listing_fails_the_status_still_comes_back_with_the_reason(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter, listing_answer: httpx.Response
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (3, 0, 2)))
+    listing = mock.get(SOURCES_PATH).mock(return_value=listing_answer)
+    result = await wait_for_sync(client, DS, 45, clock=clock)
+    assert result.verdict == "partially_failed" and result.invalid_count == 2
+    assert result.failed_sources == []
+    assert "could not be fetched" in result.message
+    assert listing.call_count == 1
+
+
+async def test_if_the_listing_fails_by_network_the_status_still_comes_back(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (0, 0, 3)))
+    mock.get(SOURCES_PATH).mock(side_effect=httpx.ConnectError("refused"))
+    result = await wait_for_sync(client, DS, 45, clock=clock)
+    assert result.verdict == "failed"
+    assert "could not be fetched" in result.message and "could not reach Powerdrill" in result.message
+
+
+async def test_a_timed_out_wait_with_failures_still_lists_the_failed_sources(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (1, 2, 1)))
+    mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": [{"id": "s9", "name": "scan.pdf"}]}})
+    result = await wait_for_sync(client, DS, 10, clock=clock)
+    assert result.timed_out and [s.name for s in result.failed_sources] == ["scan.pdf"]
+    assert "(1 failed)" in result.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: issue 3 says failed sources are named in the message when invalid_count > 0; a wait "
+    "that times out uses timed_out_message(), which gives only the number failed, not the names",
+)
+async def test_a_timed_out_wait_names_the_failed_sources_in_its_message(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    serve(mock, Dataset(clock, lambda t: (1, 2, 1)))
+    mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": [{"id": "s9", "name": "scan.pdf"}]}})
+    result = await wait_for_sync(client, DS, 10, clock=clock)
+    assert "scan.pdf" in result.message
