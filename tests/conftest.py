@@ -1,0 +1,99 @@
+"""Shared fixtures: a fake Powerdrill (respx), a sleep that only records, and a clean environment.
+
+No test may reach a real Powerdrill host: HTTP goes to `https://pd.test/api` through
+respx, and subprocess servers point at a loopback port where nothing listens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import respx
+from aiolimiter import AsyncLimiter
+from pydantic import SecretStr
+
+from pd_mcp.client import PowerdrillClient
+from pd_mcp.settings import ApiConfig
+
+BASE_URL = "https://pd.test/api"
+USER_ID = "user-42"
+# A key no real system uses: if it shows up in any output, something leaked it.
+# (Test modules repeat these values: tests/ is not a package, so they cannot import them.)
+CANARY_KEY = "pdk-CANARY-9f8e7d6c"
+
+ENV_VARS = (
+    "POWERDRILL_USER_ID",
+    "POWERDRILL_PROJECT_API_KEY",
+    "POWERDRILL_API_URL",
+    "POWERDRILL_API_VERSION",
+    "PD_MCP_HTTP_TOKEN",
+    "PD_MCP_ALLOWED_HOSTS",
+    "PD_MCP_RATE_LIMIT",
+    "PD_MCP_REQUEST_TIMEOUT",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_powerdrill_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials of the developer's shell must never reach a test (or a real host)."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_config(version: str = "v2", *, base_url: str = BASE_URL, **kw: Any) -> ApiConfig:
+    return ApiConfig(
+        base_url=base_url,
+        api_version=version,  # type: ignore[arg-type]
+        user_id=USER_ID,
+        api_key=SecretStr(CANARY_KEY),
+        **kw,
+    )
+
+
+class SleepRecorder:
+    """An async sleep that returns at once and remembers every delay it was asked for."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(float(seconds))
+
+
+@pytest.fixture
+def fake_sleep() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """A fake Powerdrill at BASE_URL; unmatched requests fail the test."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+@pytest.fixture
+async def make_client(fake_sleep: SleepRecorder) -> AsyncIterator[Callable[..., PowerdrillClient]]:
+    """Build clients that never really sleep and have a request budget too large to matter."""
+    clients: list[PowerdrillClient] = []
+
+    def factory(version: str = "v2", **kw: Any) -> PowerdrillClient:
+        client = PowerdrillClient(make_config(version, **kw), sleep=fake_sleep, limiter=AsyncLimiter(1000, 1))
+        clients.append(client)
+        return client
+
+    yield factory
+    for c in clients:
+        await c.aclose()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., PowerdrillClient]) -> PowerdrillClient:
+    return make_client("v2")
+
+
+@pytest.fixture
+def client_v1(make_client: Callable[..., PowerdrillClient]) -> PowerdrillClient:
+    return make_client("v1")
