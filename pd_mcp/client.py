@@ -46,6 +46,7 @@ log = logging.getLogger("pd_mcp.upstream")
 SANDBOX_HEADER = "x-pd-mcp-sandbox"
 MAX_FAILED_SOURCES = 20
 MAX_RETRY_AFTER = 60.0
+BUDGET_MARGIN = 1.1  # space requests 10% wider than the budget needs
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -90,9 +91,9 @@ class PowerdrillClient:
         self._transport = transport
         self._sleep = sleep
         self._http: httpx.AsyncClient | None = None
-        # Capacity 1 refilled every 1/rate s: requests are spaced evenly, so no
-        # one-second window ever holds more than the budget.
-        self._limiter = limiter or AsyncLimiter(1, 1.0 / config.rate_limit)
+        # Capacity 1 refilled every 1/rate s (plus a margin): requests are spaced evenly, so
+        # no one-second window holds more than the budget, even after jitter on the way.
+        self._limiter = limiter or AsyncLimiter(1, BUDGET_MARGIN / config.rate_limit)
 
     @property
     def api_version(self) -> str:
@@ -223,10 +224,13 @@ class PowerdrillClient:
                     f"could not reach Powerdrill at {self.config.base_url} ({type(exc).__name__})."
                 ) from exc
             status = response.status_code
-            trace_id = _clean_header(response.headers.get("x-pd-trace-id"))
+            # An upstream that echoes the key must not get it into a message, even cut short.
+            key = headers["x-pd-api-key"]
+            content = response.content.replace(key.encode(), b"[redacted]") if key else response.content
+            trace_id = _clean_header((response.headers.get("x-pd-trace-id") or "").replace(key, "[redacted]"))
             simulated = response.headers.get(SANDBOX_HEADER) == "true"
             try:
-                parsed = parse(classify(status, response.content, response.headers, trace_id), trace_id)
+                parsed = parse(classify(status, content, response.headers, trace_id), trace_id)
             except UpstreamError as exc:
                 outcome = type(exc).__name__
                 exc.simulated = simulated
@@ -258,7 +262,8 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
     code = envelope.get("code") if isinstance(envelope, dict) else None
     if isinstance(code, bool) or not isinstance(code, int):
         code = None
-    said = _said(envelope.get("message") if isinstance(envelope, dict) else None)
+    # NOTES.md and the status endpoints say `message`; some of Powerdrill's examples say `msg`.
+    said = _said((envelope.get("message") or envelope.get("msg")) if isinstance(envelope, dict) else None)
     retry_after = parse_retry_after(headers.get("retry-after"))
 
     if code not in (None, 0) or status >= 400:
@@ -275,9 +280,7 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
             cls, meaning = UpstreamError, "unexpected error"
         detail = ", ".join(p for p in (f"HTTP {status}", f"code {code}" if code is not None else "") if p)
         text = f"Powerdrill answered with an error: {meaning} ({detail}){said}."
-        if cls is RateLimited:
-            raise RateLimited(text, retry_after=retry_after, status=status, code=code, trace_id=trace_id)
-        raise cls(text, status=status, code=code, trace_id=trace_id)
+        raise cls(text, status=status, code=code, trace_id=trace_id, retry_after=retry_after)
 
     if code is None:
         raise MalformedResponse(

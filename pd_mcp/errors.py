@@ -63,11 +63,14 @@ class UpstreamError(PdMcpError):
         status: int | None = None,
         code: int | None = None,
         trace_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.trace_id = trace_id
+        # Seconds the answer's Retry-After header asked for, if any.
+        self.retry_after = retry_after
         # True when the answer came from the pd-mcp sandbox rather than Powerdrill.
         self.simulated = False
         # Filled in by the retry loop when it gives up: how hard it tried.
@@ -103,10 +106,6 @@ class BadRequest(UpstreamError):
 class RateLimited(UpstreamError):
     retryable = True
     what_to_do = "Wait a little and call again; Powerdrill allows 20 requests per second per team."
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -1,11 +1,14 @@
 """When to poll next: a small pure object, separate from the loop that uses it.
 
-The interval grows with the time already waited (about half of it, so a
-result is never late by much more than the wait so far), between a floor of
-one second for the first seconds and a cap of ten, and is shortened by a
-little random jitter so that many waiters do not poll in step. When the
-counts show progress, the expected finish time is extrapolated and the next
-poll moves up to it. The last poll is at the deadline, never after it.
+Four polls one second apart first (a dataset that finishes in the first
+seconds is seen within one), then intervals of about 0.6 of the time waited so
+far, at most 10 s, shortened by up to 10% of jitter so that many waiters do not
+poll in step. That keeps a 45 s wait on a dataset that never finishes at 12
+requests or fewer. When the counts move, the finish time is extrapolated from
+the rate seen so far and the next poll moves up to it; if the prediction
+passes without the dataset finishing, the polls back off again. The last poll
+is at the deadline, never after it, and no two polls are more than the cap
+apart, so the answer is never older than the cap.
 """
 
 from __future__ import annotations
@@ -27,47 +30,61 @@ class Observation:
 class PollSchedule:
     """Pure rules for the delay before the next poll."""
 
-    floor: float = 1.0  # interval while the wait is young
-    warmup: float = 4.0  # seconds during which the floor is used
-    ratio: float = 0.5  # afterwards, interval = ratio * time waited ...
+    floor: float = 1.0  # the first intervals, without jitter
+    warmup_polls: int = 4  # how many of them
+    ratio: float = 0.6  # afterwards, interval = ratio * time waited ...
     cap: float = 10.0  # ... but never more than this
-    jitter: float = 0.1  # each interval is shortened by up to this fraction
-    min_gap: float = 0.5  # never poll faster than this, even for a predicted finish
-    tail: float = 0.3  # skip a poll landing within this fraction of an interval before the deadline
+    jitter: float = 0.1  # each later interval is shortened by up to this fraction
+    min_gap: float = 0.5  # never poll faster than this for a prediction
+    tail: float = 0.3  # a poll landing within this fraction of an interval before the deadline moves
+    stall: float = 2.0  # sources' worth of time without progress after which predictions stop
 
-    def base_interval(self, elapsed: float) -> float:
-        """The interval without progress information."""
-        if elapsed < self.warmup:
+    def base_interval(self, elapsed: float, polls: int, rand: float = 1.0) -> float:
+        """The interval without progress information; `polls` is how many polls were made."""
+        if polls <= self.warmup_polls:
             return self.floor
-        return min(self.cap, max(self.floor, self.ratio * elapsed))
+        interval = min(self.cap, max(self.floor, self.ratio * elapsed))
+        return interval * (1.0 - self.jitter * (1.0 - rand))
 
     def predicted_finish(self, history: Sequence[Observation]) -> float | None:
         """When the remaining sources should have settled, from the rate seen so far, or None.
 
-        Only while progress is still being made: a stalled dataset falls back to the base interval.
+        The rate is measured up to the last poll that saw the count change (taken as
+        halfway since the poll before it); no prediction once progress has stalled.
         """
-        if len(history) < 2:
+        first, last = history[0], history[-1]
+        if last.total != first.total or last.settled <= first.settled:
             return None
-        first, previous, last = history[0], history[-2], history[-1]
-        if last.total != first.total or last.settled <= previous.settled or last.at <= first.at:
+        i = max(k for k in range(1, len(history)) if history[k].settled != history[k - 1].settled)
+        changed_at = (history[i - 1].at + history[i].at) / 2
+        if changed_at <= first.at:
             return None
-        rate = (last.settled - first.settled) / (last.at - first.at)
-        return last.at + (last.total - last.settled) / rate
+        rate = (history[i].settled - first.settled) / (changed_at - first.at)
+        if rate <= 0 or (last.at - changed_at) * rate > self.stall:
+            return None
+        return changed_at + (last.total - history[i].settled) / rate
 
     def next_delay(
-        self, elapsed: float, timeout: float, history: Sequence[Observation], rand: float = 1.0
+        self, elapsed: float, timeout: float, history: Sequence[Observation], polls: int, rand: float = 1.0
     ) -> float | None:
-        """Seconds to sleep before the next poll, or None when the deadline has been polled.
+        """Seconds to sleep before the next poll, or None once the deadline has been polled.
 
-        `rand` is a number in [0, 1]; 1.0 means no jitter.
+        `polls` counts the polls made so far (including failed ones); `rand` is a number
+        in [0, 1], where 1.0 means no jitter.
         """
         remaining = timeout - elapsed
         if remaining <= 1e-9:
             return None
-        interval = self.base_interval(elapsed) * (1.0 - self.jitter * (1.0 - rand))
-        finish = self.predicted_finish(history)
+        interval = self.base_interval(elapsed, polls, rand)
+        finish = self.predicted_finish(history) if history else None
         if finish is not None:
-            interval = min(interval, max(self.min_gap, finish - elapsed))
-        if remaining - interval < self.tail * interval:
+            # Up to the predicted finish; once it has passed, back off: 0.5 s, then doubling.
+            due = finish - elapsed if finish > elapsed else max(self.min_gap, elapsed - finish)
+            interval = min(interval, max(self.min_gap, due))
+        if remaining <= interval:
             return remaining
+        if remaining - interval < self.tail * interval:
+            # The poll after this one would come just before the deadline: merge the two
+            # when that keeps polls within the cap, else leave exactly the cap to the end.
+            return remaining if remaining <= self.cap else remaining - self.cap
         return interval

@@ -140,20 +140,6 @@ def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
 
 
-def _reject_unknown_arguments(ctx: Context, allowed: set[str]) -> None:
-    from pd_mcp.errors import InvalidArgument
-
-    params = ctx.request_context.params or {}
-    arguments = params.get("arguments") or {}
-    unknown = sorted(str(k) for k in arguments if k not in allowed)
-    if unknown:
-        raise InvalidArgument(
-            unknown[0],
-            f"unexpected argument(s) {', '.join(map(repr, unknown))}; this tool takes only "
-            f"{', '.join(sorted(allowed))}.",
-        )
-
-
 def _success(report: DatasetStatus, secret: str) -> CallToolResult:
     from pd_mcp.report import render_text
 
@@ -181,20 +167,12 @@ def _failure(exc: BaseException, dataset_id: object, action: str, secret: str) -
 
 async def _guarded(
     runtime: Runtime,
-    ctx: Context,
-    arguments: dict[str, Any],
+    dataset_id: str,
     action: str,
     work: Callable[[PowerdrillClient], Awaitable[DatasetStatus]],
 ) -> CallToolResult:
-    """Validate every argument, run `work`, and turn whatever happens into a result."""
-    dataset_id = arguments.get("dataset_id")
+    """Run `work` and turn whatever happens into a result."""
     try:
-        _reject_unknown_arguments(ctx, set(arguments))
-        from pd_mcp import validation
-
-        validation.dataset_id(dataset_id)
-        if "timeout_seconds" in arguments:
-            validation.timeout_seconds(arguments["timeout_seconds"])
         report = await work(runtime.client())
     except Exception as exc:  # every failure becomes a readable isError result
         return _failure(exc, dataset_id, action, runtime.secret())
@@ -220,19 +198,11 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
         description=_doc(_GET_DOC),
         annotations=_ANNOTATIONS,
     )
-    async def get_dataset_status(
-        dataset_id: DatasetId, ctx: Context
-    ) -> Annotated[CallToolResult, DatasetStatus]:
+    async def get_dataset_status(dataset_id: DatasetId) -> Annotated[CallToolResult, DatasetStatus]:
         """Tool `get_dataset_status` (its description is `_GET_DOC`)."""
         from pd_mcp.report import dataset_status
 
-        return await _guarded(
-            runtime,
-            ctx,
-            {"dataset_id": dataset_id},
-            "check",
-            lambda client: dataset_status(client, dataset_id),
-        )
+        return await _guarded(runtime, dataset_id, "check", lambda client: dataset_status(client, dataset_id))
 
     @mcp.tool(
         name="wait_for_dataset_sync",
@@ -251,8 +221,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
                 client, dataset_id, timeout_seconds, clock=runtime.clock, on_progress=ctx.report_progress
             )
 
-        arguments = {"dataset_id": dataset_id, "timeout_seconds": timeout_seconds}
-        return await _guarded(runtime, ctx, arguments, "wait for", work)
+        return await _guarded(runtime, dataset_id, "wait for", work)
 
     @mcp.resource(
         "powerdrill://datasets/{dataset_id}/status",
@@ -271,5 +240,33 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
             raise ResourceError(_scrub(error_text(exc, dataset_id), runtime.secret())) from None
         return _scrub(report.model_dump_json(indent=2), runtime.secret())
 
-    mcp.runtime = runtime  # type: ignore[attr-defined]  # for the CLI to close the client at exit
+    _check_arguments_first(mcp, runtime)
     return mcp
+
+
+def _check_arguments_first(mcp: MCPServer, runtime: Runtime) -> None:
+    """Put the argument rules in front of the SDK's `tools/call` handler.
+
+    The SDK would reject a missing, mistyped or unknown argument with pydantic's
+    text (or ignore an unknown one); the rules in `validation` say which argument
+    is wrong and what is allowed, and no request is sent.
+    """
+    from mcp_types import CallToolRequestParams
+
+    from pd_mcp import validation
+
+    server = mcp._lowlevel_server
+    entry = server.get_request_handler("tools/call")
+    assert entry is not None
+    sdk_handler = entry.handler
+
+    async def call_tool(ctx: Any, params: CallToolRequestParams) -> Any:
+        if params.name in validation.TOOL_ARGUMENTS:
+            try:
+                validation.tool_arguments(params.name, params.arguments)
+            except Exception as exc:
+                dataset_id = (params.arguments or {}).get("dataset_id")
+                return _failure(exc, dataset_id, "check", runtime.secret())
+        return await sdk_handler(ctx, params)
+
+    server.add_request_handler("tools/call", CallToolRequestParams, call_tool)

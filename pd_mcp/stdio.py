@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 # The longest a tool call can legitimately run: the longest wait plus its grace.
 DRAIN_LIMIT = 910.0
+# How long an exit waits for a first recording of the handshake to be written.
+RECORD_GRACE = 3.0
 _EOF = object()
 
 
@@ -186,11 +188,16 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         tg.start_soon(pump_in)
         tg.start_soon(pump_out)
         wire.stop_answering()
+        recorded = anyio.Event()
         if record:
-            tg.start_soon(_record, mcp)
+            tg.start_soon(_record, mcp, recorded)
+        else:
+            recorded.set()
         async with out_send:
             await server.run(in_receive, out_send, server.create_initialization_options())
-        tg.cancel_scope.cancel()  # only an unfinished recording can be left; it is not needed
+        with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
+            await recorded.wait()
+        tg.cancel_scope.cancel()
 
 
 def _refresh_recording(mcp: MCPServer) -> None:
@@ -201,7 +208,7 @@ def _refresh_recording(mcp: MCPServer) -> None:
         path.unlink(missing_ok=True)
 
 
-async def _record(mcp: MCPServer) -> None:
+async def _record(mcp: MCPServer, done: Any) -> None:
     """Record the handshake from this server for the next start (when no valid recording exists)."""
     import logging
 
@@ -211,6 +218,8 @@ async def _record(mcp: MCPServer) -> None:
         handshake.save(await handshake.generate(mcp._lowlevel_server))
     except Exception as exc:  # a start-up optimisation must never break serving
         logging.getLogger("pd_mcp.stdio").debug("could not record the handshake: %r", exc)
+    finally:
+        done.set()
 
 
 def fast_main() -> int:

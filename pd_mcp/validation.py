@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from pd_mcp.errors import InvalidArgument
 
@@ -48,7 +49,10 @@ def timeout_seconds(value: object) -> float:
         raise InvalidArgument(
             "timeout_seconds", f"timeout_seconds must be a number of seconds, not {type(value).__name__}."
         )
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
     if math.isnan(seconds) or not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:
         raise InvalidArgument(
             "timeout_seconds",
@@ -56,3 +60,34 @@ def timeout_seconds(value: object) -> float:
             "Use 45 (the default) to stay within most hosts' call limits, and call again to wait longer.",
         )
     return seconds
+
+
+# Each tool's arguments and their rules; `dataset_id` is required by both.
+TOOL_ARGUMENTS: dict[str, dict[str, Callable[[object], object]]] = {
+    "get_dataset_status": {"dataset_id": dataset_id},
+    "wait_for_dataset_sync": {"dataset_id": dataset_id, "timeout_seconds": timeout_seconds},
+}
+REQUIRED = ("dataset_id",)
+
+
+def tool_arguments(tool: str, arguments: object) -> None:
+    """Check a call's arguments against the tool's rules; raise `InvalidArgument` naming the first problem."""
+    rules = TOOL_ARGUMENTS[tool]
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise InvalidArgument(
+            "arguments", f"the arguments must be an object, not {type(arguments).__name__}."
+        )
+    unknown = sorted(str(name) for name in arguments if name not in rules)
+    if unknown:
+        raise InvalidArgument(
+            unknown[0],
+            f"unexpected argument {', '.join(map(repr, unknown))}: {tool} takes only {' and '.join(rules)}.",
+        )
+    for name in REQUIRED:
+        if name not in arguments:
+            raise InvalidArgument(name, f"{name} is required: the Powerdrill dataset id to check.")
+    for name, check in rules.items():
+        if name in arguments:
+            check(arguments[name])

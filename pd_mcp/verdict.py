@@ -77,10 +77,12 @@ def message(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) -
     return f"{headline(dataset_id, counts, failed_names)} {_NEXT_STEP[verdict(counts)]}"
 
 
-def timed_out_message(dataset_id: str, counts: Counts, waited: float) -> str:
+def timed_out_message(
+    dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = ()
+) -> str:
     """For a wait that reached its deadline: how far along, and that it may wait again."""
     percent = int(100 * counts.settled / counts.total) if counts.total else 0
-    failed = f" ({counts.invalid} failed)" if counts.invalid else ""
+    failed = f" ({counts.invalid} failed{_names(failed_names, counts.invalid)})" if counts.invalid else ""
     return (
         f"Dataset {dataset_id} is still syncing after {waited:.0f} s: {counts.settled} of {counts.total} "
         f"data sources done ({percent}%){failed}, {counts.synching} still synchronizing. It is not ready; "

@@ -17,7 +17,7 @@ import anyio
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import Clock, RealClock
-from pd_mcp.errors import RateLimited, RequestTimedOut, UpstreamError
+from pd_mcp.errors import RequestTimedOut, UpstreamError
 from pd_mcp.models import StatusAnswer, WaitResult
 from pd_mcp.report import build_status, fetch_failed_sources, now_iso
 from pd_mcp.schedule import Observation, PollSchedule
@@ -76,10 +76,10 @@ async def wait_for_sync(
             if counts.synching == 0:
                 return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=False)
 
-        delay = schedule.next_delay(elapsed(), timeout, history, rng.random())
+        delay = schedule.next_delay(elapsed(), timeout, history, polls, rng.random())
         if delay is None:
             break
-        retry_after = last_error.retry_after if isinstance(last_error, RateLimited) else None
+        retry_after = last_error.retry_after if last_error is not None else None
         if retry_after is not None and retry_after > delay:
             if elapsed() + retry_after > timeout:
                 break  # Powerdrill asks us to come back after the deadline
@@ -112,7 +112,8 @@ async def _finish(
         if scope.cancelled_caught:
             note = "The names of the failed sources could not be fetched in time."
     waited = clock.now() - start
-    text = timed_out_message(dataset_id, answer.counts, waited) if timed_out else None
+    names = [s.name for s in failed]
+    text = timed_out_message(dataset_id, answer.counts, waited, names) if timed_out else None
     report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text)
     return WaitResult(
         **report.model_dump(), timed_out=timed_out, waited_seconds=round(waited, 3), polls=polls

@@ -564,11 +564,6 @@ async def test_accepted_unusual_id_is_one_path_segment(
     assert route.calls.last.request.url.raw_path.startswith(b"/api/v2/team/datasets/..a/status")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: Retry-After is honoured only on 429; a 503 asking to wait 5 s is retried after ~0-0.5 s",
-)
 async def test_retry_after_on_503_is_honoured(
     api: respx.MockRouter, client: PowerdrillClient, fake_sleep: Any
 ) -> None:

@@ -362,11 +362,6 @@ async def test_bad_timeout_is_an_error(connect: Any, mode: str, seconds: object)
     assert api.calls.call_count == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: wait_for_dataset_sync accepts timeout_seconds=true (waits 1 s); validation refuses bool",
-)
 async def test_boolean_timeout_is_an_error(connect: Any, mode: str) -> None:
     with respx.mock(base_url=BASE, assert_all_called=False) as api:
         api.get(V2_STATUS).respond(200, json=status_json(1, 0, 0))
@@ -567,11 +562,6 @@ async def test_key_echoed_in_failed_source_names_never_reaches_the_assistant(con
     assert_no_secret(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: upstream message echoing the key is cut at 200 chars before scrubbing: a key prefix leaks",
-)
 async def test_truncated_echo_of_the_key_leaks_no_part_of_it(connect: Any, mode: str) -> None:
     # Powerdrill's message is quoted up to 200 characters; put the key across that cut.
     message = "x" * 185 + f" {CANARY_KEY} trailing words"
