@@ -60,13 +60,13 @@ def _seconds(text: str) -> float:
 
 def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
     """The whole command line; `sandbox_flags=False` skips importing the sandbox for its flags."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pd-mcp",
         description="MCP server that tells an AI assistant whether a Powerdrill dataset is ready. "
         "With no command it serves MCP over stdio, which is what MCP hosts launch.",
     )
     parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="serve MCP over stdio (default) or Streamable HTTP")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
@@ -97,6 +97,14 @@ def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="check the configuration and that Powerdrill accepts it")
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 3 ("could not tell"), never 1 or 2, which mean verdicts for status and wait."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 class _VersionAction(argparse.Action):
@@ -158,7 +166,7 @@ def _serve(args: Any) -> int:
         problem = refuse_unsafe_bind(args.host)
         if problem:
             print(f"pd-mcp: {problem}", file=sys.stderr)
-            return 2
+            return EXIT_ERROR
     import anyio
 
     from pd_mcp.serving import serve

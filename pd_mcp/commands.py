@@ -3,7 +3,7 @@
 `status` and `wait` run exactly what the MCP tools run (the server's `Runtime`
 for configuration and the one client, `report.dataset_status`,
 `waiter.wait_for_sync`), and `--json` prints the tool's `structuredContent`,
-made by the tool's own `server._success`. Only the words differ: the tools
+made by the tool's own `server.tool_result`. Only the words differ: the tools
 speak to an assistant, these commands to a person, so the text output is the
 verdict sentence, the counts and the next step as a shell command.
 
@@ -107,7 +107,7 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
     action = "check" if timeout is None else "wait for"
     try:
         from pd_mcp.errors import PdMcpError
-        from pd_mcp.server import Runtime, _success
+        from pd_mcp.server import Runtime, tool_result
 
         runtime = Runtime()
         out.secret = runtime.secret()
@@ -143,7 +143,7 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
     except Exception as exc:
         return _unexpected(out, exc, f"{action} dataset {dataset_id}")
 
-    structured = _success(report, out.secret).structured_content or {}
+    structured = tool_result(report, out.secret).structured_content or {}
     if as_json:
         out.out(json.dumps(structured, indent=2, ensure_ascii=False))
     else:

@@ -140,7 +140,8 @@ def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
 
 
-def _success(report: DatasetStatus, secret: str) -> CallToolResult:
+def tool_result(report: DatasetStatus, secret: str) -> CallToolResult:
+    """A report as the tools return it (the command line's `--json` prints its structured content)."""
     from pd_mcp.report import render_text
 
     return CallToolResult(
@@ -176,7 +177,7 @@ async def _guarded(
         report = await work(runtime.client())
     except Exception as exc:  # every failure becomes a readable isError result
         return _failure(exc, dataset_id, action, runtime.secret())
-    return _success(report, runtime.secret())
+    return tool_result(report, runtime.secret())
 
 
 def build_server(runtime: Runtime | None = None) -> MCPServer:

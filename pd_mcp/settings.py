@@ -61,8 +61,14 @@ class Settings(BaseSettings):
         key = self.api_key.get_secret_value().strip() if self.api_key else ""
         if not user_id:
             problems.append("POWERDRILL_USER_ID is not set (your Powerdrill user id)")
+        elif _placeholder(user_id):
+            problems.append(
+                f"POWERDRILL_USER_ID is a placeholder the host did not fill in ({user_id[:60]!r})"
+            )
         if not key:
             problems.append("POWERDRILL_PROJECT_API_KEY is not set (the project API key from Powerdrill)")
+        elif _placeholder(key):
+            problems.append("POWERDRILL_PROJECT_API_KEY is a placeholder the host did not fill in")
         base_url, version, url_problem = split_api_url(self.api_url)
         if url_problem:
             problems.append(url_problem)
@@ -107,6 +113,13 @@ def split_api_url(raw: str | None) -> tuple[str, ApiVersion | None, str | None]:
             break
     base = f"{parts.scheme}://{parts.netloc}{path}"
     return base, version, None
+
+
+def _placeholder(value: str) -> bool:
+    """A `${VAR}`/`${env:VAR}`/`${{ secrets.X }}` reference or a `<your …>` text left as it was."""
+    return (value.startswith("${") and value.endswith("}")) or (
+        value[:1] in "<‹" and value[-1:] in ">›" and " " in value
+    )
 
 
 def _positive_number(name: str, raw: str | None, default: float, problems: list[str]) -> float:
