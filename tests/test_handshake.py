@@ -1,0 +1,249 @@
+"""The fast start: early handshake answers equal the SDK's, each request is answered once, and
+anything unexpected falls back to the SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pd_mcp import handshake
+from pd_mcp.server import build_server
+
+PD_MCP = str(Path(sys.executable).with_name("pd-mcp"))
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "a-host", "version": "9.9"},
+    "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+}
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "pd-mcp" / "handshake.json"
+
+
+@pytest.fixture
+async def manifest(cache: Path) -> dict[str, Any]:
+    recorded = await handshake.generate(build_server()._lowlevel_server)
+    assert handshake.save(recorded)
+    return recorded
+
+
+def _session(messages: list[dict[str, Any]], env: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    """Run `pd-mcp`, write all messages, close stdin, return every stdout message and stderr."""
+    lines = "".join(json.dumps(m) + "\n" for m in messages).encode()
+    env = {**os.environ, **env, "POWERDRILL_API_URL": "http://127.0.0.1:9/api"}
+    done = subprocess.run([PD_MCP], input=lines, capture_output=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    return out, done.stderr.decode()
+
+
+def _legacy(version: str = "2025-11-25") -> list[dict[str, Any]]:
+    return [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": {"roots": {}},
+                "clientInfo": {"name": "h", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "get_dataset_status", "arguments": {"dataset_id": "a/b"}},
+        },
+        {"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"},
+        {"jsonrpc": "2.0", "id": 5, "method": "prompts/list"},
+    ]
+
+
+def _modern() -> list[dict[str, Any]]:
+    return [
+        {"jsonrpc": "2.0", "id": "d", "method": "server/discover", "params": {"_meta": META}},
+        {"jsonrpc": "2.0", "id": "t", "method": "tools/list", "params": {"_meta": META}},
+        {
+            "jsonrpc": "2.0",
+            "id": "c",
+            "method": "tools/call",
+            "params": {"name": "get_dataset_status", "arguments": {"dataset_id": "a/b"}, "_meta": META},
+        },
+        {"jsonrpc": "2.0", "id": "r", "method": "resources/list", "params": {"_meta": META}},
+    ]
+
+
+def _by_id(messages: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    responses = [m for m in messages if "id" in m and "method" not in m]
+    ids = [m["id"] for m in responses]
+    assert len(ids) == len(set(ids)), f"a request was answered twice: {ids}"
+    return {m["id"]: m for m in responses}
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_early_answers_equal_the_sdk_answers_and_each_request_is_answered_once(
+    manifest: dict[str, Any], cache: Path, era: str
+) -> None:
+    messages = _legacy() if era == "legacy" else _modern()
+    early, early_log = _session(messages, {"XDG_CACHE_HOME": str(cache.parents[1])})
+    plain, _ = _session(messages, {"PD_MCP_PRELOAD": "0", "XDG_CACHE_HOME": str(cache.parents[1])})
+    early_by_id, plain_by_id = _by_id(early), _by_id(plain)
+    requested = {m["id"] for m in messages if "id" in m}
+    assert set(early_by_id) == requested == set(plain_by_id)
+    assert early_by_id == plain_by_id
+    assert "differed" not in early_log
+    for message in early:
+        assert message["jsonrpc"] == "2.0"
+
+
+async def test_the_handshake_is_answered_before_the_sdk_is_loaded(
+    manifest: dict[str, Any], cache: Path
+) -> None:
+    """With a recording, the first answers do not wait for the SDK: the proof is the order of output.
+
+    The SDK writes a log line when it handles the first request; with early answers the
+    initialize and tools/list responses reach stdout although stdin is never closed and
+    the server is killed as soon as they arrive.
+    """
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache.parents[1])}
+    proc = subprocess.Popen(
+        [PD_MCP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        messages = _legacy()
+        proc.stdin.write((json.dumps(messages[0]) + "\n").encode())
+        proc.stdin.flush()
+        first = json.loads(proc.stdout.readline())
+        assert first["id"] == 1
+        assert first["result"] == manifest["legacy"]["2025-11-25"]["initialize"]
+        proc.stdin.write(b"".join((json.dumps(m) + "\n").encode() for m in messages[1:3]))
+        proc.stdin.flush()
+        second = json.loads(proc.stdout.readline())
+        assert second["id"] == 2
+        assert [t["name"] for t in second["result"]["tools"]] == [
+            "get_dataset_status",
+            "wait_for_dataset_sync",
+        ]
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+async def test_without_a_recording_the_server_answers_normally_and_records_one(cache: Path) -> None:
+    assert not cache.exists()
+    out, _ = _session(_legacy(), {"XDG_CACHE_HOME": str(cache.parents[1])})
+    assert set(_by_id(out)) == {1, 2, 3, 4, 5}
+    recorded = handshake.load()
+    assert recorded is not None
+    assert recorded["legacy"]["2025-11-25"]["tools/list"] == _by_id(out)[2]["result"]
+
+
+async def test_a_recording_from_another_build_is_ignored(manifest: dict[str, Any], cache: Path) -> None:
+    stale = dict(manifest, fingerprint="another-build")
+    cache.write_text(json.dumps(stale))
+    assert handshake.load() is None
+
+
+async def test_a_tampered_recording_is_caught_and_dropped(manifest: dict[str, Any], cache: Path) -> None:
+    """If a recording ever disagrees with the SDK, the server says so and the next start records anew."""
+    manifest["legacy"]["2025-11-25"]["tools/list"]["tools"][0]["description"] = "stale"
+    handshake.save(manifest)
+    out, log = _session(_legacy(), {"XDG_CACHE_HOME": str(cache.parents[1])})
+    assert set(_by_id(out)) == {1, 2, 3, 4, 5}
+    assert "differed" in log
+    assert not cache.exists() or handshake.load() != manifest
+
+
+# --- the pure rules -----------------------------------------------------------------------
+
+
+def _init(version: str = "2025-11-25", **extra: Any) -> dict[str, Any]:
+    params = {
+        "protocolVersion": version,
+        "capabilities": {},
+        "clientInfo": {"name": "h", "version": "1"},
+        **extra,
+    }
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+
+
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+
+def test_rules_answer_the_legacy_handshake_in_order(manifest: dict[str, Any]) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(_init()) == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": manifest["legacy"]["2025-11-25"]["initialize"],
+    }
+    assert early.answer(TOOLS_LIST) is None  # not before notifications/initialized
+    assert early.answer(INITIALIZED) is None
+    answer = early.answer(dict(TOOLS_LIST, id=3))
+    assert answer == {"jsonrpc": "2.0", "id": 3, "result": manifest["legacy"]["2025-11-25"]["tools/list"]}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        _init("1999-01-01"),  # a version the recording does not have
+        _init(surprise=True),  # a parameter the recording did not see
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize"},  # no params
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}},  # not a handshake
+    ],
+)
+def test_rules_leave_anything_unusual_to_the_sdk(manifest: dict[str, Any], first: dict[str, Any]) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(first) is None
+    early.answer(INITIALIZED)
+    assert early.answer(TOOLS_LIST) is None
+
+
+def test_rules_only_answer_the_first_initialize_and_plain_list_requests(manifest: dict[str, Any]) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(_init()) is not None
+    assert early.answer(_init()) is None
+    early.answer(INITIALIZED)
+    assert early.answer(dict(TOOLS_LIST, params={"cursor": "x"})) is None
+    assert early.answer(dict(TOOLS_LIST, method="tools/call")) is None
+
+
+@pytest.mark.parametrize(
+    "junk", [[1, 2], "text", {"jsonrpc": "1.0", "id": 1}, {"jsonrpc": "2.0", "id": True, "method": "x"}]
+)
+def test_rules_stop_answering_after_anything_malformed(manifest: dict[str, Any], junk: Any) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(junk) is None
+    assert not early.enabled
+    assert early.answer(_init()) is None
+
+
+def test_rules_answer_the_modern_discovery_only_with_known_meta(manifest: dict[str, Any]) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    discover = {"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {"_meta": META}}
+    assert early.answer(discover)["result"] == manifest["modern"]["2026-07-28"]["server/discover"]  # type: ignore[index]
+    odd_meta = {**META, "io.modelcontextprotocol/logLevel": "debug"}
+    assert (
+        early.answer({"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {"_meta": odd_meta}})
+        is None
+    )
+    assert (
+        early.answer(
+            {"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": META, "cursor": "c"}}
+        )
+        is None
+    )
