@@ -193,6 +193,7 @@ class PowerdrillClient:
         except UpstreamError as exc:
             exc.attempts = attempt
             exc.elapsed = time.monotonic() - started
+            exc.attempt_limit = f"{cfg.max_attempts} attempts or {cfg.max_retry_seconds:g} s"
             raise
 
     async def _attempt(

@@ -76,6 +76,7 @@ class UpstreamError(PdMcpError):
         # Filled in by the retry loop when it gives up: how hard it tried.
         self.attempts: int | None = None
         self.elapsed: float | None = None
+        self.attempt_limit: str | None = None  # e.g. "4 attempts or 20 s"
 
 
 class AuthenticationError(UpstreamError):

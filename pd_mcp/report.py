@@ -98,7 +98,8 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
     parts = [f"Could not {action} {subject}: {exc.message}"]
     if isinstance(exc, UpstreamError):
         if exc.attempts and exc.attempts > 1:
-            parts.append(f"Gave up after {exc.attempts} attempts in {exc.elapsed or 0:.1f} s.")
+            bound = f" (the limit is {exc.attempt_limit})" if exc.attempt_limit else ""
+            parts.append(f"Gave up after {exc.attempts} attempts in {exc.elapsed or 0:.1f} s{bound}.")
         parts.append(exc.what_to_do)
         if exc.trace_id:
             parts.append(f"Powerdrill trace id: {exc.trace_id}.")

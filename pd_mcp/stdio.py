@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 DRAIN_LIMIT = 910.0
 # How long an exit waits for a first recording of the handshake to be written.
 RECORD_GRACE = 3.0
+# When to import the tool-call modules: after the SDK has answered the handshake.
+WARM_UP_AFTER = 0.5
 _EOF = object()
 
 
@@ -188,6 +190,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         tg.start_soon(pump_in)
         tg.start_soon(pump_out)
         wire.stop_answering()
+        tg.start_soon(_warm_up)
         recorded = anyio.Event()
         if record:
             tg.start_soon(_record, mcp, recorded)
@@ -198,6 +201,20 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
             await recorded.wait()
         tg.cancel_scope.cancel()
+
+
+async def _warm_up() -> None:
+    """Import what the first tool call needs once the handshake is over, so that call is not slower."""
+    import anyio
+
+    await anyio.sleep(WARM_UP_AFTER)
+
+    def load() -> None:
+        import pd_mcp.report
+        import pd_mcp.settings
+        import pd_mcp.waiter  # noqa: F401
+
+    await anyio.to_thread.run_sync(load)
 
 
 def _refresh_recording(mcp: MCPServer) -> None:

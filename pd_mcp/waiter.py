@@ -90,6 +90,7 @@ async def wait_for_sync(
         assert last_error is not None
         last_error.attempts = polls
         last_error.elapsed = elapsed()
+        last_error.attempt_limit = f"the wait's {timeout:g} s"
         raise last_error
     return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=True)
 
