@@ -13,6 +13,7 @@ handler). Upstream is respx answering from the server's `FakeClock`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -237,11 +238,28 @@ async def test_a_wait_that_reaches_its_deadline_is_not_an_error(
     assert out["timed_out"] is True and out["verdict"] == "syncing" and out["ready"] is False
     assert (out["synched_count"], out["synching_count"], out["total_count"]) == (3, 1, 4)
     assert abs(out["waited_seconds"] - 45.0) <= 0.5
-    assert out["polls"] == route.call_count <= 13
+    assert out["polls"] == route.call_count <= 12
+    assert ds.times[-1] == pytest.approx(45.0)
+    assert max(b - a for a, b in itertools.pairwise(ds.times)) <= 10.0 + 1e-9  # never older than the cap
     assert "3 of 4" in out["message"] and "75%" in out["message"]
     assert "call wait_for_dataset_sync again" in out["message"]
     assert text(result).splitlines()[0] == out["message"]  # the verdict first, not JSON
     assert not text(result).lstrip().startswith("{")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_wait_that_reaches_its_deadline_names_the_failed_sources(
+    runtime: Runtime, clock: FakeClock, mock: respx.MockRouter, mode: str
+) -> None:
+    mock.get(STATUS_PATH).mock(side_effect=Dataset(clock, lambda t: (2, 1, 1)))
+    mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": [{"id": "s4", "name": "scan.pdf"}]}})
+    async with Client(build_server(runtime), mode=mode) as client:
+        result = await client.call_tool(TOOL, {"dataset_id": DS, "timeout_seconds": 20})
+    out = result.structured_content
+    assert result.is_error is False and out["timed_out"] is True
+    assert "(1 failed ('scan.pdf'))" in out["message"]
+    assert [s["name"] for s in out["failed_sources"]] == ["scan.pdf"]
+    assert text(result).splitlines()[0] == out["message"]
 
 
 @pytest.mark.parametrize("mode", MODES)
