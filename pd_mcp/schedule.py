@@ -49,18 +49,28 @@ class PollSchedule:
     def predicted_finish(self, history: Sequence[Observation]) -> float | None:
         """When the remaining sources should have settled, from the rate seen so far, or None.
 
-        The rate is measured up to the last poll that saw the count change (taken as
-        halfway since the poll before it); no prediction once progress has stalled.
+        The rate is measured between the first and the last poll that saw the count change
+        (each change taken as halfway since the poll before it; with one change, from the
+        first poll); no prediction once progress has stalled.
         """
+        if not history:
+            return None
         first, last = history[0], history[-1]
         if last.total != first.total or last.settled <= first.settled:
             return None
-        i = max(k for k in range(1, len(history)) if history[k].settled != history[k - 1].settled)
+        changes = [k for k in range(1, len(history)) if history[k].settled != history[k - 1].settled]
+        i, j = changes[-1], changes[0]
         changed_at = (history[i - 1].at + history[i].at) / 2
-        if changed_at <= first.at:
+        if i != j:  # from the first change to the last: no guess about when syncing began
+            began_at, began = (history[j - 1].at + history[j].at) / 2, history[j].settled
+        else:
+            began_at, began = first.at, first.settled
+        if changed_at <= began_at:
             return None
-        rate = (history[i].settled - first.settled) / (changed_at - first.at)
-        if rate <= 0 or (last.at - changed_at) * rate > self.stall:
+        rate = (history[i].settled - began) / (changed_at - began_at)
+        # Stalled: polls since the one that saw the last change found nothing new, for longer
+        # than `stall` sources would take at the rate seen.
+        if rate <= 0 or (last.at - history[i].at) * rate > self.stall:
             return None
         return changed_at + (last.total - history[i].settled) / rate
 
@@ -76,7 +86,7 @@ class PollSchedule:
         if remaining <= 1e-9:
             return None
         interval = self.base_interval(elapsed, polls, rand)
-        finish = self.predicted_finish(history) if history else None
+        finish = self.predicted_finish(history) if polls > self.warmup_polls else None
         if finish is not None:
             # Up to the predicted finish; once it has passed, back off: 0.5 s, then doubling.
             due = finish - elapsed if finish > elapsed else max(self.min_gap, elapsed - finish)

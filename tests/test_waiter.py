@@ -280,13 +280,6 @@ async def test_a_one_by_one_finish_of_the_benchmark_is_seen_within_10_percent(
     assert result.polls == len(ds.times)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the detection target max(1 s, 10% of the time waited) should hold for one-by-one "
-    "progress but does not at many finish times: the prediction is dropped as stalled one poll after "
-    "an overestimated rate (10 sources over 12 s: seen at 17.18 s, 5.18 s late, limit 1.2 s), and with "
-    "many sources at once (100 sources over 57 s: seen at 66.21 s, 9.21 s late, limit 5.7 s)",
-)
 @pytest.mark.parametrize(
     ("sources", "finish"), [(10, 12.0), (100, 57.0)], ids=["10-over-12s", "100-over-57s"]
 )
