@@ -97,7 +97,7 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
     subject = f"dataset {dataset_id}" if isinstance(dataset_id, str) and dataset_id else "the dataset"
     parts = [f"Could not {action} {subject}: {exc.message}"]
     if isinstance(exc, UpstreamError):
-        if exc.attempts and exc.attempts > 1:
+        if exc.retryable and exc.attempts and exc.attempts > 1:
             bound = f" (the limit is {exc.attempt_limit})" if exc.attempt_limit else ""
             parts.append(f"Gave up after {exc.attempts} attempts in {exc.elapsed or 0:.1f} s{bound}.")
         parts.append(exc.what_to_do)

@@ -157,13 +157,21 @@ def _failure(exc: BaseException, dataset_id: object, action: str, secret: str) -
     if isinstance(exc, PdMcpError):
         text = error_text(exc, dataset_id, action)
     else:
-        log.error("unexpected failure in a tool call: %s", type(exc).__name__, exc_info=exc)
+        _log_crash(exc, secret)
         text = (
             f"pd-mcp failed unexpectedly ({type(exc).__name__}) while trying to {action} the dataset. "
             "This is a bug in pd-mcp, not a problem with the dataset; tell the user, and do not assume "
             "the dataset is ready."
         )
     return CallToolResult(content=[TextContent(type="text", text=_scrub(text, secret))], is_error=True)
+
+
+def _log_crash(exc: BaseException, secret: str) -> None:
+    """Log a bug's traceback for the maintainers, with the key scrubbed from it."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(exc))
+    log.error("unexpected failure in a tool call (a bug in pd-mcp):\n%s", _scrub(trace, secret))
 
 
 async def _guarded(
@@ -174,10 +182,9 @@ async def _guarded(
 ) -> CallToolResult:
     """Run `work` and turn whatever happens into a result."""
     try:
-        report = await work(runtime.client())
+        return tool_result(await work(runtime.client()), runtime.secret())
     except Exception as exc:  # every failure becomes a readable isError result
         return _failure(exc, dataset_id, action, runtime.secret())
-    return tool_result(report, runtime.secret())
 
 
 def build_server(runtime: Runtime | None = None) -> MCPServer:
@@ -235,11 +242,17 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
         from pd_mcp.errors import PdMcpError
         from pd_mcp.report import dataset_status, error_text
 
+        secret = runtime.secret()
         try:
             report = await dataset_status(runtime.client(), dataset_id)
+            return _scrub(report.model_dump_json(indent=2), secret)
         except PdMcpError as exc:
-            raise ResourceError(_scrub(error_text(exc, dataset_id), runtime.secret())) from None
-        return _scrub(report.model_dump_json(indent=2), runtime.secret())
+            raise ResourceError(_scrub(error_text(exc, dataset_id), secret)) from None
+        except Exception as exc:
+            _log_crash(exc, secret)
+            raise ResourceError(
+                f"pd-mcp failed unexpectedly ({type(exc).__name__}); this is a bug."
+            ) from None
 
     _check_arguments_first(mcp, runtime)
     return mcp

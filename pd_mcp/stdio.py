@@ -76,6 +76,8 @@ class Wire:
         except (OSError, ValueError):
             pass
         finally:
+            with contextlib.suppress(OSError):
+                self._in.close()
             self.lines.put(_EOF)
 
     def _maybe_answer(self, line: bytes) -> None:
@@ -173,18 +175,21 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                     await open_requests.drained()
 
     async def pump_out() -> None:
-        async for item in out_receive:
-            message = item.message
-            data = message.model_dump_json(by_alias=True, exclude_unset=True)
-            if isinstance(message, JSONRPCResponse | JSONRPCError):
-                open_requests.closed(message.id)
-                sent = wire.answered.pop(message.id, None)
-                if sent is not None:
-                    if json.loads(data) != sent:
-                        log.warning("an early handshake answer differed from the server's; recording anew")
-                        _refresh_recording(mcp)
-                    continue
-            await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
+        async with out_receive:
+            async for item in out_receive:
+                message = item.message
+                data = message.model_dump_json(by_alias=True, exclude_unset=True)
+                if isinstance(message, JSONRPCResponse | JSONRPCError):
+                    open_requests.closed(message.id)
+                    sent = wire.answered.pop(message.id, None)
+                    if sent is not None:
+                        if json.loads(data) != sent:
+                            log.warning(
+                                "an early handshake answer differed from the server's; recording anew"
+                            )
+                            _refresh_recording(mcp)
+                        continue
+                await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump_in)
@@ -196,7 +201,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
             tg.start_soon(_record, mcp, recorded)
         else:
             recorded.set()
-        async with out_send:
+        async with out_send, in_receive:
             await server.run(in_receive, out_send, server.create_initialization_options())
         with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
             await recorded.wait()

@@ -56,10 +56,16 @@ async def wait_for_sync(
     def elapsed() -> float:
         return clock.now() - start
 
+    # However the injected clock runs, no request outlives the deadline (plus the grace) in real time.
+    hard_stop = anyio.current_time() + timeout + DEADLINE_GRACE
+
+    def time_left() -> float:
+        return max(0.0, min(timeout - elapsed() + DEADLINE_GRACE, hard_stop - anyio.current_time()))
+
     while True:
         polls += 1
         try:
-            with anyio.fail_after(max(0.0, timeout - elapsed()) + DEADLINE_GRACE):
+            with anyio.fail_after(time_left()):
                 latest = await client.status(dataset_id, retry=False)
         except TimeoutError:
             last_error = RequestTimedOut("Powerdrill did not answer before the wait's deadline.")
@@ -74,7 +80,9 @@ async def wait_for_sync(
             if on_progress is not None:
                 await on_progress(counts.settled, counts.total, headline(dataset_id, counts))
             if counts.synching == 0:
-                return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=False)
+                return await _finish(
+                    client, dataset_id, latest, clock, start, polls, time_left(), timed_out=False
+                )
 
         delay = schedule.next_delay(elapsed(), timeout, history, polls, rng.random())
         if delay is None:
@@ -92,7 +100,7 @@ async def wait_for_sync(
         last_error.elapsed = elapsed()
         last_error.attempt_limit = f"the wait's {timeout:g} s"
         raise last_error
-    return await _finish(client, dataset_id, latest, clock, start, polls, timed_out=True)
+    return await _finish(client, dataset_id, latest, clock, start, polls, time_left(), timed_out=True)
 
 
 async def _finish(
@@ -102,13 +110,15 @@ async def _finish(
     clock: Clock,
     start: float,
     polls: int,
+    time_left: float,
     *,
     timed_out: bool,
 ) -> WaitResult:
+    """The report for the last answer; the failed sources' names only if they come within `time_left`."""
     checked_at = now_iso()
     failed, note = [], ""
     if answer.counts.invalid:
-        with anyio.move_on_after(DEADLINE_GRACE) as scope:
+        with anyio.move_on_after(time_left) as scope:
             failed, note = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)
         if scope.cancelled_caught:
             note = "The names of the failed sources could not be fetched in time."

@@ -374,12 +374,6 @@ async def test_wait_against_a_slow_upstream_answers_in_time() -> None:
     assert result.structured_content["timed_out"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the wait times out with invalid sources, waiter._finish fetches their names "
-    "with its own DEADLINE_GRACE (0.75 s) after a final poll that may itself end 0.75 s past the "
-    "deadline, so a slow upstream makes the call return up to 1.5 s late",
-)
 async def test_wait_that_times_out_with_failed_sources_on_a_slow_upstream_returns_in_time() -> None:
     """ds-syncfail-4 has a failed source after 2 s and syncs until 4 s; each answer takes 0.7 s.
 

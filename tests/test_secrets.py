@@ -407,15 +407,7 @@ async def test_a_crash_whose_message_holds_the_key_gives_a_clean_error_result(
     assert "Traceback" not in text
 
 
-LOGGED_CRASH = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unexpected exception is logged with its traceback (pd_mcp.server._failure's "
-    "exc_info, or the SDK's logger.exception for a crash outside _guarded), and the exception's "
-    "message is printed unscrubbed, key included",
-)
-
-
-@pytest.mark.parametrize("point", [pytest.param(p, marks=LOGGED_CRASH) for p in CRASH_POINTS])
+@pytest.mark.parametrize("point", CRASH_POINTS)
 async def test_a_crash_whose_message_holds_the_key_is_logged_without_it(
     point: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -573,14 +565,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
         "server-sandbox",
         "server-echo",
         "server-trace-echo",
-        pytest.param(
-            "server-crash",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a crash is logged to stderr with its traceback, and the exception's "
-                "message (key included) is printed unscrubbed",
-            ),
-        ),
+        "server-crash",
     ],
 )
 def test_a_server_at_debug_level_keeps_the_key_out_of_stdout_and_stderr(

@@ -356,13 +356,6 @@ def test_warnings_as_errors_do_not_break_the_server_or_stdout(name: str, session
     assert crashes == [], session.stderr[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pd_mcp.stdio.Wire never closes its stdin reader (os.fdopen(os.dup(0)) at "
-    "stdio.py Wire.__init__), so every exit in dev mode / -W always prints 'ResourceWarning: "
-    "unclosed file <_io.BufferedReader name=3>' (and under -W error an 'Exception ignored' "
-    "traceback) on stderr",
-)
 def test_the_server_exits_without_leaking_its_stdin_reader(sessions: Sessions) -> None:
     session = sessions.by_name["dev-mode"]
     assert_pure_json_rpc(session)
