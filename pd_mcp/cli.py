@@ -24,13 +24,26 @@ EXIT_TIMED_OUT = 2  # still syncing
 EXIT_ERROR = 3
 
 
+def _redacting_formatter(fmt: str) -> Any:
+    """A formatter that removes the API key from every line, tracebacks included (defence in depth)."""
+    import logging
+
+    class Redacting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            text = super().format(record)
+            secret = os.environ.get("POWERDRILL_PROJECT_API_KEY", "").strip()
+            return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
+
+    return Redacting(fmt)
+
+
 def configure_logging(default: str) -> None:
     """Logs go to stderr only: in stdio mode stdout belongs to JSON-RPC."""
     import logging
 
     level = os.environ.get("PD_MCP_LOG_LEVEL", default).upper()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_redacting_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else default)
