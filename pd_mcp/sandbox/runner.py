@@ -78,7 +78,9 @@ def _loopback(host: str) -> tuple[socket.AddressFamily, str]:
 def _bind(host: str, port: int) -> tuple[socket.socket, str]:
     """A listening socket on loopback (port 0: a free port) and its base URL."""
     family, literal = _loopback(host)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every answer's body waits ~40 ms behind its headers (Nagle's algorithm).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if sys.platform != "win32":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
