@@ -1,11 +1,13 @@
 """The MCP surface of pd_mcp: two read-only tools and one resource template.
 
-Thin on purpose: each handler validates its arguments, asks `report` or
-`waiter` for the answer and wraps it as a `CallToolResult` whose first text
-line is the verdict and whose `structuredContent` is the report model. Every
-failure becomes an `isError` result here, in `_failure`, never a protocol
-error or a traceback. Configuration is read on the first call, not at start,
-so a host can list the tools of a server that has no credentials yet.
+Thin on purpose: the arguments are checked against `validation`'s rules before
+the SDK sees them (`_check_arguments_first`, so a wrong argument gets a precise
+message rather than pydantic's); each handler asks `report` or `waiter` for the
+answer and wraps it as a `CallToolResult` whose first text line is the verdict
+and whose `structuredContent` is the report model. Every failure becomes an
+`isError` result here, in `_failure`, never a protocol error or a traceback.
+Configuration is read on the first call, not at start, so a host can list the
+tools of a server that has no credentials yet.
 """
 
 from __future__ import annotations
