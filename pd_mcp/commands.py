@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -40,11 +39,6 @@ EXIT_UNUSABLE = 1  # `check`: the configuration, the key or the URL is wrong
 _USER_ID = "POWERDRILL_USER_ID"
 _API_KEY = "POWERDRILL_PROJECT_API_KEY"
 _API_URL = "POWERDRILL_API_URL"
-
-# Values copied from an example configuration, or a host reference the host did not expand.
-_PLACEHOLDER = re.compile(
-    r"^(<.*>|\$\{.*\}|\$\{\{.*\}\}|your[ _-].*|x{4,}|\.\.\.|…)$", re.IGNORECASE | re.DOTALL
-)
 
 
 class _Output:
@@ -265,7 +259,7 @@ def _check(out: _Output, raw: Settings) -> int:
     from pydantic import SecretStr
 
     from pd_mcp.errors import ConfigError
-    from pd_mcp.settings import split_api_url
+    from pd_mcp.settings import is_placeholder, split_api_url
 
     problems: list[str] = []
     stand_ins: dict[str, Any] = {}  # valid values for what is already reported, to find the rest
@@ -284,7 +278,7 @@ def _check(out: _Output, raw: Settings) -> int:
     ):
         if not value:
             bad(f"{name} is not set: it must hold {meaning}.")
-        elif _PLACEHOLDER.match(value) and len(value) <= 80:
+        elif is_placeholder(value):
             bad(
                 f"{name} is {value!r}, a placeholder or a reference your MCP host did not expand: "
                 f"set it to {meaning}.",

@@ -7,6 +7,7 @@ names every missing or contradictory variable, so each tool call can report it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -61,13 +62,13 @@ class Settings(BaseSettings):
         key = self.api_key.get_secret_value().strip() if self.api_key else ""
         if not user_id:
             problems.append("POWERDRILL_USER_ID is not set (your Powerdrill user id)")
-        elif _placeholder(user_id):
+        elif is_placeholder(user_id):
             problems.append(
                 f"POWERDRILL_USER_ID is a placeholder the host did not fill in ({user_id[:60]!r})"
             )
         if not key:
             problems.append("POWERDRILL_PROJECT_API_KEY is not set (the project API key from Powerdrill)")
-        elif _placeholder(key):
+        elif is_placeholder(key):
             problems.append("POWERDRILL_PROJECT_API_KEY is a placeholder the host did not fill in")
         base_url, version, url_problem = split_api_url(self.api_url)
         if url_problem:
@@ -115,11 +116,13 @@ def split_api_url(raw: str | None) -> tuple[str, ApiVersion | None, str | None]:
     return base, version, None
 
 
-def _placeholder(value: str) -> bool:
+# Values copied from an example configuration, or a host reference the host did not expand.
+_PLACEHOLDER = re.compile(r"^(<.*>|‹.*›|\$\{.*\}|your[ _-].*|x{4,}|\.\.\.|…)$", re.IGNORECASE | re.DOTALL)
+
+
+def is_placeholder(value: str) -> bool:
     """A `${VAR}`/`${env:VAR}`/`${{ secrets.X }}` reference or a `<your …>` text left as it was."""
-    return (value.startswith("${") and value.endswith("}")) or (
-        value[:1] in "<‹" and value[-1:] in ">›" and " " in value
-    )
+    return len(value) <= 80 and _PLACEHOLDER.match(value) is not None
 
 
 def _positive_number(name: str, raw: str | None, default: float, problems: list[str]) -> float:
