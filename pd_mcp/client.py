@@ -158,10 +158,16 @@ class PowerdrillClient:
         self, path: str, params: Mapping[str, Any], parse: Parser[T], retry: bool
     ) -> tuple[T, str | None, bool]:
         """GET and parse, retrying transient failures when `retry` (bounded in attempts and time)."""
-        if not retry:
-            return await self._attempt(path, params, parse, 1)
         started = time.monotonic()
-        attempt = 0
+        try:  # the common case needs no retry machinery
+            return await self._attempt(path, params, parse, 1)
+        except UpstreamError as exc:
+            if not retry or not exc.retryable:
+                exc.attempts, exc.elapsed = 1, time.monotonic() - started
+                raise
+            first = exc
+        # Tenacity takes over from that first failure, which it replays as its own attempt 1.
+        attempt = 1
         cfg = self.config
 
         def stop(state: RetryCallState) -> bool:
@@ -187,7 +193,9 @@ class PowerdrillClient:
         try:
             async for try_ in retrying:
                 with try_:
-                    attempt += 1
+                    attempt = try_.retry_state.attempt_number
+                    if attempt == 1:
+                        raise first
                     result = await self._attempt(path, params, parse, attempt)
             return result
         except UpstreamError as exc:

@@ -146,9 +146,12 @@ def tool_result(report: DatasetStatus, secret: str) -> CallToolResult:
     """A report as the tools return it (the command line's `--json` prints its structured content)."""
     from pd_mcp.report import render_text
 
+    structured = report.model_dump(mode="json")
+    if len(secret) >= 4 and secret in report.message + str(structured):
+        structured = json.loads(_scrub(json.dumps(structured), secret))
     return CallToolResult(
         content=[TextContent(type="text", text=_scrub(render_text(report), secret))],
-        structured_content=json.loads(_scrub(report.model_dump_json(), secret)),
+        structured_content=structured,
     )
 
 

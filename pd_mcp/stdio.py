@@ -187,7 +187,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                             log.warning(
                                 "an early handshake answer differed from the server's; recording anew"
                             )
-                            _refresh_recording(mcp)
+                            _forget_recording()
                         continue
                 await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
 
@@ -222,7 +222,8 @@ async def _warm_up() -> None:
     await anyio.to_thread.run_sync(load)
 
 
-def _refresh_recording(mcp: MCPServer) -> None:
+def _forget_recording() -> None:
+    """Drop a recording the server disagreed with; the next start records a new one."""
     from pd_mcp import handshake
 
     path = handshake.cache_file()
