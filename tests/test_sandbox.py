@@ -15,12 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import httpx
 import pytest
+from sandbox_support import call, client_for
 
 from pd_mcp.sandbox import (
     MALFORMED_KINDS,
@@ -62,31 +62,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@asynccontextmanager
-async def client_for(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=sandbox.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.test") as client:
-        yield client
-
-
-async def call(
-    client: httpx.AsyncClient,
-    version: str,
-    leaf: str,
-    dataset_id: str,
-    *,
-    key: str | None = SANDBOX_API_KEY,
-    user_id: str | None = SANDBOX_USER_ID,
-    **params: Any,
-) -> httpx.Response:
-    """One GET to a dataset endpoint, with the sandbox credentials unless told otherwise."""
-    query = dict(params)
-    if version == "v2" and user_id is not None:
-        query["user_id"] = user_id
-    headers = {} if key is None else {"x-pd-api-key": key}
-    return await client.get(f"/{version}/team/datasets/{dataset_id}/{leaf}", params=query, headers=headers)
 
 
 def counts_of(response: httpx.Response, version: str) -> Counts:

@@ -20,8 +20,7 @@ What the documents define and how each answer is checked:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,9 @@ import pytest
 from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
+from sandbox_support import call, client_for
 
-from pd_mcp.sandbox import MALFORMED_KINDS, SANDBOX_API_KEY, SANDBOX_USER_ID, Sandbox, SandboxOptions
+from pd_mcp.sandbox import MALFORMED_KINDS, Sandbox, SandboxOptions
 
 VENDORED = Path(__file__).parent / "data" / "powerdrill-api"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "powerdrill-api"
@@ -213,30 +213,6 @@ def assert_error(version: str, leaf: str, response: httpx.Response, code: int) -
         assert _messages(_validator(version, schema), body) == []
 
 
-@asynccontextmanager
-async def client_for(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=sandbox.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.test") as client:
-        yield client
-
-
-async def get(
-    client: httpx.AsyncClient,
-    version: str,
-    leaf: str,
-    dataset_id: str,
-    *,
-    key: str | None = SANDBOX_API_KEY,
-    user_id: str | None = SANDBOX_USER_ID,
-    **params: Any,
-) -> httpx.Response:
-    query = dict(params)
-    if version == "v2" and user_id is not None:
-        query["user_id"] = user_id
-    headers = {} if key is None else {"x-pd-api-key": key}
-    return await client.get(f"/{version}/team/datasets/{dataset_id}/{leaf}", params=query, headers=headers)
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -276,9 +252,9 @@ async def test_every_scenario_answer_matches_the_document(version: str) -> None:
         for moment in MOMENTS:
             clock.now = moment
             for dataset_id in SCENARIOS:
-                assert_success(version, "status", await get(client, version, "status", dataset_id))
+                assert_success(version, "status", await call(client, version, "status", dataset_id))
                 for params in LISTING_VARIANTS[version]:
-                    response = await get(client, version, "datasources", dataset_id, **params)
+                    response = await call(client, version, "datasources", dataset_id, **params)
                     assert_success(version, "datasources", response)
                     checked += 2
     assert checked == len(MOMENTS) * len(SCENARIOS) * len(LISTING_VARIANTS[version]) * 2
@@ -337,7 +313,7 @@ async def test_error_answers_use_the_documented_envelope(version: str, leaf: str
     async with client_for(sandbox) as client:
         for case, code in _error_cases(version, leaf):
             params = dict(case)
-            response = await get(client, version, leaf, params.pop("dataset_id"), **params)
+            response = await call(client, version, leaf, params.pop("dataset_id"), **params)
             assert_error(version, leaf, response, code)
 
 
@@ -346,8 +322,8 @@ async def test_error_answers_use_the_documented_envelope(version: str, leaf: str
 async def test_rate_limit_answer_uses_the_documented_envelope(version: str, leaf: str) -> None:
     sandbox = Sandbox(SandboxOptions(clock=Clock(), rate_limit=1))
     async with client_for(sandbox) as client:
-        assert_success(version, leaf, await get(client, version, leaf, "ds-ready"))
-        response = await get(client, version, leaf, "ds-ready")
+        assert_success(version, leaf, await call(client, version, leaf, "ds-ready"))
+        response = await call(client, version, leaf, "ds-ready")
     assert_error(version, leaf, response, 201)
     assert int(response.headers["retry-after"]) >= 1
 
@@ -357,7 +333,7 @@ async def test_rate_limit_answer_uses_the_documented_envelope(version: str, leaf
 async def test_injected_server_errors_use_the_documented_envelope(version: str, leaf: str) -> None:
     sandbox = Sandbox(SandboxOptions(error_rate=1.0, rate_limit=0))
     async with client_for(sandbox) as client:
-        responses = [await get(client, version, leaf, "ds-ready") for _ in range(3)]
+        responses = [await call(client, version, leaf, "ds-ready") for _ in range(3)]
     assert [r.status_code for r in responses] == [500, 502, 503]
     for response in responses:
         if response.content:  # the 502 imitates a gateway and sends no body
@@ -374,7 +350,7 @@ async def test_malformed_answers_break_the_contract(version: str, leaf: str) -> 
     """
     sandbox = Sandbox(SandboxOptions(malformed_rate=1.0, rate_limit=0))
     async with client_for(sandbox) as client:
-        responses = [await get(client, version, leaf, "ds-ready") for _ in MALFORMED_KINDS]
+        responses = [await call(client, version, leaf, "ds-ready") for _ in MALFORMED_KINDS]
     for kind, response in zip(MALFORMED_KINDS, responses, strict=True):
         try:
             body = response.json()
