@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,12 +31,18 @@ def is_loopback(host: str) -> bool:
 
 
 def _token() -> str:
-    return os.environ.get("PD_MCP_HTTP_TOKEN", "").strip()
+    """`PD_MCP_HTTP_TOKEN`, as the settings read it."""
+    from pd_mcp.settings import load
+
+    token = load().http_token
+    return token.get_secret_value().strip() if token else ""
 
 
 def _allowed_hosts_env() -> list[str]:
-    raw = os.environ.get("PD_MCP_ALLOWED_HOSTS", "")
-    return [h.strip() for h in raw.split(",") if h.strip()]
+    """`PD_MCP_ALLOWED_HOSTS`, as the settings read it, split on commas."""
+    from pd_mcp.settings import load
+
+    return [h.strip() for h in (load().allowed_hosts or "").split(",") if h.strip()]
 
 
 def refuse_unsafe_bind(host: str) -> str | None:

@@ -246,12 +246,6 @@ def find_scenario(dataset_id: str, sync_seconds: float = DEFAULT_SYNC_SECONDS) -
     return None
 
 
-def counts_at(dataset_id: str, elapsed: float, sync_seconds: float = DEFAULT_SYNC_SECONDS) -> Counts | None:
-    """Counts of `dataset_id` at `elapsed` seconds after first asked, or None if unknown."""
-    scenario = find_scenario(dataset_id, sync_seconds)
-    return None if scenario is None else scenario.counts(elapsed)
-
-
 def page_count(items: int, page_size: int) -> int:
     """Number of pages needed for `items` items (0 for none)."""
     return math.ceil(items / page_size)
