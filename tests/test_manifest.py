@@ -1,10 +1,10 @@
-"""manifest.json is a valid MCP Bundle manifest (v0.3) that starts this server and asks for the key.
+"""manifest.json is a valid MCP Bundle manifest (v0.4, server type uv) that starts this server.
 
-The allowed keys below are those of the strict 0.3 schema of the MCPB
-toolchain (`src/schemas/0.3.ts` in modelcontextprotocol/mcpb), so a typo that
-Claude Desktop would reject fails here first. The last test starts the server
-exactly as `mcp_config` says, with the user's answers filled in, against the
-sandbox.
+The allowed keys below are those of the strict 0.4 schema of the MCPB
+toolchain (`mcpb-manifest-v0.4.schema.json` in the npm package
+`@anthropic-ai/mcpb`), so a typo that Claude Desktop would reject fails here
+first, without npm. tests/test_bundle.py builds the bundle with the real
+bundler and starts it on each Python.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +34,7 @@ USER_OPTION = {"type", "title", "description", "required", "default", "multiple"
 COMPATIBILITY = {"claude_desktop", "platforms", "runtimes"}
 SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 HOST_VARIABLES = {"__dirname", "HOME", "DESKTOP", "DOCUMENTS", "DOWNLOADS", "pathSeparator", "/"}
+PRIVACY_NOTICE = "https://docs.powerdrill.ai/legal/privacy-notice"
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +42,14 @@ def manifest() -> dict[str, Any]:
     return json.loads(MANIFEST.read_text(encoding="utf-8"))
 
 
-def test_shape_follows_the_0_3_schema(manifest: dict[str, Any]) -> None:
-    assert manifest["manifest_version"] == "0.3"
+def test_shape_follows_the_0_4_schema(manifest: dict[str, Any]) -> None:
+    assert manifest["manifest_version"] == "0.4"
     assert REQUIRED_TOP_LEVEL <= set(manifest) <= TOP_LEVEL, set(manifest) - TOP_LEVEL
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", manifest["name"])
     assert manifest["description"] and len(manifest["description"]) <= 200
     assert set(manifest["author"]) <= {"name", "email", "url"} and manifest["author"]["name"]
     server = manifest["server"]
-    assert set(server) == SERVER and server["type"] == "python"
+    assert set(server) == SERVER and server["type"] == "uv"
     assert set(server["mcp_config"]) <= MCP_CONFIG
     assert isinstance(server["mcp_config"]["command"], str)
     assert all(isinstance(a, str) for a in server["mcp_config"]["args"])
@@ -100,17 +99,31 @@ def test_every_substitution_is_one_the_host_knows(manifest: dict[str, Any]) -> N
                 assert name in HOST_VARIABLES, name
 
 
-def test_entry_point_is_the_package_main_inside_lib(manifest: dict[str, Any]) -> None:
-    """The bundle holds `lib/` (pd-mcp and its dependencies, `pip install --target lib .`)."""
-    import pd_mcp
-
+def test_uv_runs_the_packages_own_command_in_the_bundle(manifest: dict[str, Any]) -> None:
+    """uv builds an environment in the unpacked bundle from pyproject.toml and runs `pd-mcp` in it."""
     entry = manifest["server"]["entry_point"]
-    assert entry.startswith("lib/")
-    package_dir = Path(pd_mcp.__file__).resolve().parent
-    assert (package_dir.parent / entry.removeprefix("lib/")).is_file(), entry
+    assert (ROOT / entry).is_file(), entry
     config = manifest["server"]["mcp_config"]
-    assert config["args"] == ["-m", "pd_mcp"]
-    assert config["env"]["PYTHONPATH"] == "${__dirname}/lib"
+    assert config["command"] == "uv"
+    args = config["args"]
+    assert args[0] == "run" and args[args.index("--directory") + 1] == "${__dirname}"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert args[-1] in pyproject["project"]["scripts"], "the last argument is the command uv runs"
+    assert "--compile-bytecode" in args, "without bytecode every start costs about a second more"
+    assert "PYTHONPATH" not in config["env"], "a uv bundle carries no lib/"
+
+
+def test_names_the_privacy_notice_and_an_icon_it_carries(manifest: dict[str, Any]) -> None:
+    assert manifest["privacy_policies"] == [PRIVACY_NOTICE]
+    icon = ROOT / manifest["icon"]
+    assert icon.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert icon.stat().st_size < 50_000
+
+
+def test_every_address_is_a_real_one(manifest: dict[str, Any]) -> None:
+    """No invented homepage or repository: the only addresses are Powerdrill's."""
+    addresses = re.findall(r"https?://[^\s\"]+", json.dumps(manifest))
+    assert all(a.startswith(("https://docs.powerdrill.ai/", "https://ai.data.cloud/")) for a in addresses)
 
 
 async def test_tools_are_the_servers_tools(manifest: dict[str, Any]) -> None:
@@ -129,38 +142,3 @@ def test_no_key_and_no_real_values(manifest: dict[str, Any]) -> None:
     text = MANIFEST.read_text(encoding="utf-8")
     assert "sandbox-key" not in text
     assert not re.search(r"\b(sk|pk|pdk)[-_][A-Za-z0-9]{8,}", text)
-
-
-@pytest.mark.skipif(not (ROOT / "pd_mcp" / "sandbox").is_dir(), reason="the sandbox has not landed yet")
-async def test_mcp_config_starts_a_server_that_answers(manifest: dict[str, Any], tmp_path: Path) -> None:
-    """`command args env` as Claude Desktop would run them, with the user's answers filled in."""
-    from mcp import Client, StdioServerParameters
-
-    from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, running_sandbox
-
-    config = manifest["server"]["mcp_config"]
-    with running_sandbox() as sb:
-        answers = {
-            "__dirname": str(tmp_path),  # the unpacked bundle; here `lib/` is empty and the venv has pd-mcp
-            "user_config.powerdrill_user_id": SANDBOX_USER_ID,
-            "user_config.powerdrill_api_key": SANDBOX_API_KEY,
-            "user_config.powerdrill_api_url": sb.url,
-        }
-
-        def fill(value: str) -> str:
-            return SUBSTITUTION.sub(lambda m: answers[m.group(1)], value)
-
-        # "python" is whichever Python the host runs; here, the one running the tests.
-        command = sys.executable if config["command"] == "python" else fill(config["command"])
-        params = StdioServerParameters(
-            command=command,
-            args=[fill(a) for a in config["args"]],
-            env={k: fill(v) for k, v in config["env"].items()},
-        )
-        with anyio.fail_after(60):
-            async with Client(params) as client:
-                result = await client.call_tool("get_dataset_status", {"dataset_id": "ds-ready"})
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    assert result.structured_content["verdict"] == "ready"
-    assert result.structured_content["simulated"] is True
