@@ -47,6 +47,7 @@ SANDBOX_HEADER = "x-pd-mcp-sandbox"
 MAX_FAILED_SOURCES = 20
 MAX_RETRY_AFTER = 60.0
 BUDGET_MARGIN = 1.1  # space requests 10% wider than the budget needs
+POOL_SIZE = 20  # upstream connections at most, all kept alive between calls
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -105,7 +106,11 @@ class PowerdrillClient:
             self._http = httpx.AsyncClient(
                 transport=self._transport,
                 timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30),
+                # Keep-alive limit = pool size: httpcore drops a returned connection when the pool
+                # holds more than the keep-alive limit, so a lower one opens a connection per call.
+                limits=httpx.Limits(
+                    max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30
+                ),
                 headers={"user-agent": f"pd-mcp/{__version__}", "accept": "application/json"},
                 follow_redirects=False,
                 trust_env=False,
