@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,20 @@ HOSTS: dict[str, tuple[str, str, frozenset[str]]] = {
     "windsurf.mcp_config.json": ("Windsurf", "mcpServers", frozenset({"env"})),
     "zed.settings.json": ("Zed", "context_servers", frozenset()),
     "continue.pd-mcp.yaml": ("Continue", "mcpServers", frozenset({"secrets"})),
+    "codex.config.toml": ("Codex CLI", "mcp_servers", frozenset()),
+    "gemini.settings.json": ("Gemini CLI", "mcpServers", frozenset({"shell"})),
+    "cline_mcp_settings.json": ("Cline", "mcpServers", frozenset()),
+    "goose.config.yaml": ("Goose", "extensions", frozenset()),
+    "copilot.mcp-config.json": ("GitHub Copilot CLI", "mcpServers", frozenset()),
+}
+# Hosts that name the command and the environment differently.
+FIELD_NAMES = {"goose.config.yaml": {"cmd": "command", "envs": "env"}}
+# Each host's tool-call time limit as the file sets it, in seconds (docs/hosts.md has the table).
+TOOL_TIMEOUTS = {
+    "codex.config.toml": ("tool_timeout_sec", 1),
+    "gemini.settings.json": ("timeout", 1000),  # milliseconds
+    "cline_mcp_settings.json": ("timeout", 1),
+    "goose.config.yaml": ("timeout", 1),
 }
 
 # Host-side references, by style; group 1 is what they name.
@@ -60,6 +75,8 @@ def load(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return json.loads(text)
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
     if path.suffix in (".yaml", ".yml"):
         return parse_simple_yaml(text)
     raise AssertionError(f"{path.name}: no parser for this kind of file")
@@ -124,7 +141,8 @@ def server_entries(path: Path) -> dict[str, dict[str, Any]]:
     if isinstance(found, list):  # Continue: a list of named servers
         return {entry["name"]: entry for entry in found}
     assert isinstance(found, dict) and found, f"{path.name}: no {key!r} object"
-    return found
+    names = FIELD_NAMES.get(path.name, {})
+    return {name: {names.get(k, k): v for k, v in entry.items()} for name, entry in found.items()}
 
 
 def launches_pd_mcp(command: str, args: list[str]) -> list[str] | None:
@@ -163,7 +181,10 @@ def all_strings(value: Any) -> list[str]:
 def test_every_file_is_known_and_every_host_has_one() -> None:
     names = {p.name for p in config_files()}
     assert names == set(HOSTS), "each file in client_configs/ needs an entry in HOSTS (and the reverse)"
-    for must in ("Claude Desktop", "Claude Code", "Cursor", "VS Code", "Windsurf"):
+    for must in (
+        "Claude Desktop", "Claude Code", "Cursor", "VS Code", "Windsurf",
+        "Codex CLI", "Gemini CLI", "Cline", "Goose", "GitHub Copilot CLI",
+    ):  # fmt: skip
         assert any(host == must for host, _, _ in HOSTS.values()), must
 
 
@@ -179,6 +200,11 @@ def test_the_hosts_document_says_where_each_file_goes() -> None:
         "mcp_config.json",
         "context_servers",
         ".continue/mcpServers",
+        "~/.codex/config.toml",
+        "~/.gemini/settings.json",
+        "cline_mcp_settings.json",
+        "~/.config/goose/config.yaml",
+        "~/.copilot/mcp-config.json",
     ):
         assert where in text, where
 
@@ -265,6 +291,20 @@ def test_host_specific_fields() -> None:
     block = load(CONFIGS / "continue.pd-mcp.yaml")
     assert block["schema"] == "v1" and block["name"] and block["version"]
     assert block["mcpServers"][0]["type"] == "stdio"
+    goose = load(CONFIGS / "goose.config.yaml")["extensions"]["powerdrill-status"]
+    assert goose["type"] == "stdio" and goose["enabled"] == "true" and goose["name"] == "powerdrill-status"
+    copilot = load(CONFIGS / "copilot.mcp-config.json")["mcpServers"]["powerdrill-status"]
+    assert copilot["type"] == "local" and copilot["tools"] == ["*"]
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_TIMEOUTS))
+def test_host_tool_timeout_leaves_room_for_a_long_wait(name: str) -> None:
+    """Where the host has a per-server tool-call limit, the file sets the 600 s that docs/hosts.md assumes."""
+    field, per_second = TOOL_TIMEOUTS[name]
+    (entry,) = server_entries(CONFIGS / name).values()
+    seconds = float(entry[field]) / per_second
+    assert seconds == 600, f"{name}: {field} is {seconds} s; docs/hosts.md says 600"
+    assert f"| {HOSTS[name][0]} |" in HOSTS_DOC.read_text(encoding="utf-8")
 
 
 def test_the_yaml_reader_reads_what_continue_would() -> None:
@@ -296,3 +336,26 @@ async def test_sandbox_config_works_for_a_new_user(monkeypatch: pytest.MonkeyPat
     assert report["simulated"] is True
     assert "simulated" in report["message"].lower()
     assert "simulated" in result.content[0].text.lower()  # type: ignore[union-attr]
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
+async def test_every_config_launches_as_written(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command and arguments exactly as the file has them; the values filled in as the host would."""
+    from mcp import Client, StdioServerParameters
+
+    from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, running_sandbox
+
+    (entry,) = server_entries(path).values()
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    answers = {"POWERDRILL_USER_ID": SANDBOX_USER_ID, "POWERDRILL_PROJECT_API_KEY": SANDBOX_API_KEY}
+    with running_sandbox() as sb:
+        env = {k: answers.get(k, v) for k, v in (entry.get("env") or {}).items()}
+        if "--sandbox" not in entry.get("args", []):
+            env["POWERDRILL_API_URL"] = sb.url
+        params = StdioServerParameters(command=entry["command"], args=entry.get("args", []), env=env)
+        with anyio.fail_after(60):
+            async with Client(params) as client:
+                result = await client.call_tool("get_dataset_status", {"dataset_id": "ds-ready"})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None and result.structured_content["verdict"] == "ready"
