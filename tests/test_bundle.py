@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,6 +24,7 @@ from typing import Any
 import anyio
 import pytest
 from npm_support import npm_prefix
+from uv_support import find_python, only_uv_and, uv_environment
 
 pytestmark = pytest.mark.process
 
@@ -37,27 +37,6 @@ TOP_LEVEL_FILES = {"manifest.json", "icon.png", "pyproject.toml", "README.md", "
 TOOL_TIMEOUT = 300.0
 # First start of each Python: uv creates the environment and installs from PyPI (cached after the first).
 START_TIMEOUT = 240.0
-
-
-def find_python(version: str) -> Path | None:
-    """An interpreter of exactly `version`: pyenv's installs first, then PATH (not pyenv's shims)."""
-    roots = [os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv")]
-    for root in filter(None, roots):
-        found = sorted(Path(root).glob(f"versions/{version}.*/bin/python{version}"))
-        found = [p for p in found if p.parent.parent.name.replace(".", "").isdigit()]
-        if found:
-            return found[-1]
-    on_path = shutil.which(f"python{version}")
-    if on_path and "shims" not in Path(on_path).parts:
-        return Path(on_path)
-    return None
-
-
-def uv_binary() -> Path:
-    """uv from PyPI, installed with the test extra."""
-    from uv import find_uv_bin
-
-    return Path(find_uv_bin())
 
 
 def mcpb(prefix: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -137,13 +116,8 @@ async def test_the_unpacked_bundle_answers_on_python(
         pytest.skip(f"no Python {version} on this machine")
     extension = tmp_path / "extension"
     mcpb(prefix, "unpack", str(bundle), str(extension))
-    only = tmp_path / "bin"  # the whole PATH: uv and one Python
-    only.mkdir()
-    (only / "uv").symlink_to(uv_binary())
-    (only / "python3").symlink_to(python)
+    only = only_uv_and(python, tmp_path / "bin")  # the whole PATH: uv and one Python
     home = tmp_path / "home"
-    home.mkdir()
-
     with running_sandbox() as sb:
         user_config = {
             "powerdrill_user_id": SANDBOX_USER_ID,
@@ -152,16 +126,7 @@ async def test_the_unpacked_bundle_answers_on_python(
         }
         config = resolve_mcp_config(prefix, extension, user_config, home)
         assert config["command"] == "uv"
-        env = {
-            **config["env"],
-            "PATH": str(only),
-            "HOME": str(home),
-            "UV_CACHE_DIR": str(uv_cache),
-            "UV_PYTHON_DOWNLOADS": "never",  # use the Python on PATH, never fetch one
-            "UV_PYTHON_INSTALL_DIR": str(tmp_path / "no-managed-pythons"),
-            "UV_NO_CONFIG": "1",  # no uv.toml of the developer's
-            "UV_NATIVE_TLS": "1",  # the system's certificates, as on a user's machine behind a proxy
-        }
+        env = {**config["env"], **uv_environment(only, home, uv_cache)}
         params = StdioServerParameters(command=config["command"], args=config["args"], env=env)
         with anyio.fail_after(START_TIMEOUT):
             async with Client(params) as client:
