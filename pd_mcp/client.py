@@ -37,7 +37,7 @@ from pd_mcp.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from pd_mcp.models import Counts, FailedSource, StatusAnswer
+from pd_mcp.models import Counts, DatasetEntry, DatasetPage, FailedSource, StatusAnswer
 from pd_mcp.settings import ApiConfig
 from pd_mcp.validation import dataset_id as check_dataset_id
 
@@ -45,6 +45,7 @@ log = logging.getLogger("pd_mcp.upstream")
 
 SANDBOX_HEADER = "x-pd-mcp-sandbox"
 MAX_FAILED_SOURCES = 20
+MAX_PAGE_SIZE = 100  # the largest page the listings accept
 MAX_RETRY_AFTER = 60.0
 BUDGET_MARGIN = 1.1  # space requests 10% wider than the budget needs
 POOL_SIZE = 20  # upstream connections at most, all kept alive between calls
@@ -153,6 +154,27 @@ class PowerdrillClient:
             params = {"status": "invalid", "pageNumber": 1, "pageSize": limit}
         sources, _, _ = await self._get(self._path(dataset_id, "datasources"), params, parse_sources, retry)
         return sources[:limit]
+
+    async def list_datasets(self, search: str = "", *, page_size: int = MAX_PAGE_SIZE) -> DatasetPage:
+        """The first page of the project's datasets whose name or description contains `search`."""
+        page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+        params: dict[str, Any]
+        if self.api_version == "v2":
+            params = {"user_id": self.config.user_id, "page_number": 1, "page_size": page_size}
+            if search:
+                params["search"] = search[:128]
+        else:
+            params = {"pageNumber": 1, "pageSize": page_size}
+            if search:
+                params["name"] = search[:128]
+        version = self.api_version
+        page, _, _ = await self._get(
+            f"/{version}/team/datasets",
+            params,
+            lambda data, trace: parse_datasets(data, version, page_size, trace),
+            False,
+        )
+        return page
 
     # --- transport ----------------------------------------------------------------
 
@@ -344,6 +366,33 @@ def parse_sources(data: Mapping[str, Any], trace_id: str | None) -> list[FailedS
         if isinstance(ident, str) and isinstance(name, str):
             sources.append(FailedSource(id=ident[:200], name=_printable(name)[:200]))
     return sources
+
+
+def parse_datasets(
+    data: Mapping[str, Any], api_version: str, page_size: int, trace_id: str | None
+) -> DatasetPage:
+    """A page of the dataset listing; v1's `total` counts pages, so the total is then an estimate."""
+    records = data.get("records")
+    if not isinstance(records, list):
+        raise MalformedResponse("Powerdrill's dataset listing had no 'records' list.", trace_id=trace_id)
+    entries = []
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        ident, name, about = record.get("id"), record.get("name"), record.get("description")
+        if isinstance(ident, str) and ident:
+            entries.append(
+                DatasetEntry(
+                    id=ident[:200],
+                    name=_printable(name)[:200] if isinstance(name, str) else "",
+                    description=_printable(about)[:200] if isinstance(about, str) else "",
+                )
+            )
+    raw_total = data.get("total_items" if api_version == "v2" else "total")
+    total = raw_total if isinstance(raw_total, int) and not isinstance(raw_total, bool) else len(entries)
+    if api_version == "v1":  # a number of pages: more than one page means more than a page of datasets
+        total = len(entries) if total <= 1 else max(len(entries) + 1, (total - 1) * page_size + 1)
+    return DatasetPage(records=tuple(entries), total=max(total, len(entries)))
 
 
 def parse_retry_after(value: str | None) -> float | None:

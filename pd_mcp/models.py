@@ -41,6 +41,23 @@ class StatusAnswer:
     simulated: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetEntry:
+    """One dataset of Powerdrill's dataset listing."""
+
+    id: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPage:
+    """One page of the dataset listing and how many datasets matched in all."""
+
+    records: tuple[DatasetEntry, ...]
+    total: int
+
+
 class FailedSource(BaseModel):
     """A data source that failed to synchronize."""
 

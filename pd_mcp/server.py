@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, Completion, TextContent, ToolAnnotations
 from pydantic import Field
 
 from pd_mcp.models import DatasetStatus, WaitResult
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
     from pd_mcp.client import PowerdrillClient
     from pd_mcp.clock import Clock
+    from pd_mcp.completion import DatasetCompleter
+    from pd_mcp.live import LiveStatus
+    from pd_mcp.models import Counts, DatasetPage
     from pd_mcp.settings import ApiConfig
 
 log = logging.getLogger("pd_mcp.server")
@@ -69,6 +74,8 @@ Returns the same fields as get_dataset_status plus timed_out, waited_seconds and
 """
 
 
+STATUS_TEMPLATE = "powerdrill://datasets/{dataset_id}/status"
+
 _ANNOTATIONS = ToolAnnotations(
     read_only_hint=True, idempotent_hint=True, open_world_hint=True, destructive_hint=False
 )
@@ -105,6 +112,8 @@ class Runtime:
         self._transport = transport
         self.clock = clock
         self._client: PowerdrillClient | None = None
+        self.live = _live_status(self)
+        self.completer = _completer(self)
 
     def client(self) -> PowerdrillClient:
         """The shared client; raises `ConfigError` while the environment is incomplete."""
@@ -131,6 +140,34 @@ class Runtime:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+def _live_status(runtime: Runtime) -> LiveStatus:
+    """The subscriptions' poller manager, polling through the runtime's one client."""
+    from pd_mcp import settings
+    from pd_mcp.errors import ConfigError
+    from pd_mcp.live import DEFAULT_LIFETIME, LiveStatus
+
+    try:
+        lifetime = settings.load().lifetime(DEFAULT_LIFETIME)
+    except ConfigError as exc:
+        log.warning("%s; using %g s", exc.message, DEFAULT_LIFETIME)
+        lifetime = DEFAULT_LIFETIME
+
+    async def fetch(dataset_id: str) -> Counts:
+        return (await runtime.client().status(dataset_id, retry=False)).counts
+
+    return LiveStatus(fetch, clock=runtime.clock, lifetime=lifetime)
+
+
+def _completer(runtime: Runtime) -> DatasetCompleter:
+    from pd_mcp.completion import DatasetCompleter
+
+    def lister() -> Callable[[str], Awaitable[DatasetPage]]:
+        return runtime.client().list_datasets
+
+    clock = runtime.clock
+    return DatasetCompleter(lister, now=clock.now if clock is not None else time.monotonic)
 
 
 def _doc(text: str) -> str:
@@ -194,11 +231,22 @@ async def _guarded(
 
 def build_server(runtime: Runtime | None = None) -> MCPServer:
     """The pd-mcp MCP server; `runtime` may be replaced in tests."""
+    from mcp.server.subscriptions import InMemorySubscriptionBus
+
     from pd_mcp import __version__
 
     runtime = runtime or Runtime()
+    bus = InMemorySubscriptionBus()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        async with runtime.live.running():
+            yield {}
+
     mcp: MCPServer = MCPServer(
         name="pd-mcp",
+        subscriptions=bus,
+        lifespan=lifespan,
         title="Powerdrill dataset readiness",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -237,7 +285,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
         return await _guarded(runtime, dataset_id, "wait for", work)
 
     @mcp.resource(
-        "powerdrill://datasets/{dataset_id}/status",
+        STATUS_TEMPLATE,
         name="dataset_status",
         title="Powerdrill dataset readiness",
         description="The same report as get_dataset_status, as JSON, for hosts that attach resources.",
@@ -259,6 +307,17 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
                 f"pd-mcp failed unexpectedly ({type(exc).__name__}); this is a bug."
             ) from None
 
+    @mcp.completion()
+    async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+        """Dataset ids for the template's `dataset_id` argument; nothing for anything else."""
+        if getattr(ref, "uri", None) != STATUS_TEMPLATE or argument.name != "dataset_id":
+            return None
+        found = await runtime.completer.complete(argument.value or "")
+        return Completion(values=found.values, total=found.total, has_more=found.has_more)
+
+    from pd_mcp import subscriptions
+
+    subscriptions.install(mcp, runtime.live, bus)
     _check_arguments_first(mcp, runtime)
     return mcp
 

@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     # Additions to the interface: the client-side request budget and per-request timeout.
     rate_limit: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_RATE_LIMIT"))
     request_timeout: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REQUEST_TIMEOUT"))
+    subscription_lifetime: str | None = Field(
+        default=None, validation_alias=AliasChoices("PD_MCP_SUBSCRIPTION_LIFETIME")
+    )
+
+    def lifetime(self, default: float) -> float:
+        """Seconds a subscription's poller goes on without a change; `ConfigError` when unusable."""
+        problems: list[str] = []
+        value = _positive_number(
+            "PD_MCP_SUBSCRIPTION_LIFETIME", self.subscription_lifetime, default, problems
+        )
+        if problems:
+            raise ConfigError(problems[0])
+        return value
 
     def resolve(self) -> ApiConfig:
         """Check every value; raise one `ConfigError` listing all problems."""

@@ -451,7 +451,7 @@ async def test_unknown_routes_and_methods_use_the_error_envelope() -> None:
     async with client_for(sandbox) as client:
         for path in (
             "/",
-            "/v2/team/datasets",
+            "/v2/team/datasets/",
             "/v2/team/datasets/ds-ready/status/",
             "/v3/team/datasets/x/status",
         ):

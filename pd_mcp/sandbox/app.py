@@ -366,7 +366,16 @@ class Sandbox:
             handle.__name__ = f"{version}_{leaf}"
             return handle
 
+        def listing(version: Version) -> Callable[[Request], Any]:
+            async def handle(request: Request) -> Response:
+                return self._respond_listing(request, version)
+
+            handle.__name__ = f"{version}_datasets"
+            return handle
+
         routes = [
+            Route("/v2/team/datasets", listing("v2"), methods=["GET"]),
+            Route("/v1/team/datasets", listing("v1"), methods=["GET"]),
             Route("/v2/team/datasets/{id}/status", endpoint("v2", "status", "id"), methods=["GET"]),
             Route("/v2/team/datasets/{id}/datasources", endpoint("v2", "datasources", "id"), methods=["GET"]),
             Route(
@@ -442,6 +451,15 @@ class Sandbox:
             self._note(request, code=answer.body["code"])
             return _json_response(answer)
 
+    def _respond_listing(self, request: Request, version: Version) -> Response:
+        """The dataset listing: authentication, the rate limit, paging and the keyword filter."""
+        with self._lock:
+            answer = self._gate(request, version)
+            if answer is None:
+                answer = _dataset_listing(request, version)
+            self._note(request, code=answer.body["code"])
+            return _json_response(answer)
+
     def _gate(self, request: Request, version: Version) -> _Answer | None:
         """Authentication and the rate limit; None when the request may go on."""
         key = request.headers.get(API_KEY_HEADER, "")
@@ -504,6 +522,33 @@ class Sandbox:
         else:
             data = _listing(scenario, elapsed, version, *paging)
         return _Answer(200, {"code": 0, "data": data})
+
+
+def _dataset_listing(request: Request, version: Version) -> _Answer:
+    """One page of the project's datasets, filtered by `search` (v2) or `name` (v1)."""
+    paging = _paging(request, version)
+    if isinstance(paging, _Answer):
+        return paging
+    number, size, _ = paging
+    keyword = request.query_params.get("search" if version == "v2" else "name", "")
+    if len(keyword) > 128:
+        code = 300001 if version == "v2" else 100
+        return _error(400, code, "invalid parameters: the search keyword is longer than 128 characters")
+    found = scenarios.search_catalogue(keyword.strip())
+    records = [
+        {"id": d.id, "name": d.name, "description": d.description}
+        for d in found[(number - 1) * size : number * size]
+    ]
+    if version == "v2":
+        data = {"page_number": number, "page_size": size, "total_items": len(found), "records": records}
+    else:
+        data = {
+            "pageNumber": number,
+            "pageSize": size,
+            "total": scenarios.page_count(len(found), size),
+            "records": records,
+        }
+    return _Answer(200, {"code": 0, "data": data})
 
 
 def _paging(request: Request, version: Version) -> tuple[int, int, list[SourceStatus] | None] | _Answer:

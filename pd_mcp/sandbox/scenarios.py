@@ -246,6 +246,39 @@ def find_scenario(dataset_id: str, sync_seconds: float = DEFAULT_SYNC_SECONDS) -
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ListedDataset:
+    """A dataset as the sandbox's dataset listing shows it."""
+
+    id: str
+    name: str
+    description: str
+
+
+# The project's datasets, in the listing's order (newest first, as Powerdrill lists them).
+# The parameterised ids are not listed: they exist for any N, but only when asked.
+CATALOGUE: tuple[ListedDataset, ...] = (
+    ListedDataset(
+        "ds-ready", "Sales 2024", "Yearly sales, customers, products and regions; all synchronized"
+    ),
+    ListedDataset("ds-syncing", "Orders 2024", "Monthly order exports, still synchronizing one by one"),
+    ListedDataset(
+        "ds-partial", "Inventory and suppliers", "Warehouse files; two of them fail to synchronize"
+    ),
+    ListedDataset("ds-failed", "Broken uploads", "Three files that all failed to synchronize"),
+    ListedDataset("ds-empty", "New project", "A dataset without any files yet"),
+    ListedDataset("ds-stuck", "Clickstream archive", "Web clickstream exports that never finish syncing"),
+    ListedDataset("ds-large", "Sensor parts", "300 sensor data parts, 12 of them failed"),
+    ListedDataset("ds-forbidden", "Finance (restricted)", "Payroll data this key may not read"),
+)
+
+
+def search_catalogue(keyword: str) -> list[ListedDataset]:
+    """The listed datasets whose name or description contains `keyword` (ignoring case), in order."""
+    needle = keyword.casefold()
+    return [d for d in CATALOGUE if needle in d.name.casefold() or needle in d.description.casefold()]
+
+
 def page_count(items: int, page_size: int) -> int:
     """Number of pages needed for `items` items (0 for none)."""
     return math.ceil(items / page_size)
