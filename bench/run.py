@@ -25,6 +25,10 @@ same run (A, B, C, A, B, C, ...), and reported as a ratio to that baseline.
    throughput, p99, errors, and the most upstream requests the sandbox saw in
    any one second, against the budget.
 5. Where the start-up goes (`-X importtime`, for information; not on --quick).
+6. The peer and the command line: bench/peer.py (section "peer", run after
+   section 2): pd-mcp beside a server on the official TypeScript SDK, and
+   `pd-mcp status` beside `python -c "import httpx"`, one `curl`, and (with
+   `--baseline-pd-mcp PATH`) another installation's `pd-mcp`.
 
 Then the issue's targets, PASS or FAIL. Exit status: 0 all met, 1 one missed,
 2 the benchmark itself failed. Every process started here is stopped
@@ -82,7 +86,7 @@ CALL_TIMEOUT = 30.0  # one call on a warm server
 EXIT_TIMEOUT = 10.0  # stdin closed → process gone
 READY_TIMEOUT = 60.0  # an HTTP server listening
 LOAD_TIMEOUT = 240.0  # one load step, all sessions
-SECTIONS = ("start", "latency", "wait", "load", "imports")
+SECTIONS = ("start", "latency", "peer", "wait", "load", "imports")
 
 
 class BenchError(RuntimeError):
@@ -1137,7 +1141,12 @@ def import_report(procs: Processes, cmd: Commands) -> str:
 # --- targets --------------------------------------------------------------------------------
 
 
-def targets(vs: dict[str, Variant], lat: dict[str, float], steps: list[LoadStep]) -> tuple[str, bool]:
+def targets(
+    vs: dict[str, Variant],
+    lat: dict[str, float],
+    steps: list[LoadStep],
+    extra: Sequence[tuple[str, str, str, bool]] = (),
+) -> tuple[str, bool]:
     def ratio(key: str, base: str, what: str = "times") -> float:
         return median(getattr(vs[key], what)) / median(getattr(vs[base], what))
 
@@ -1177,6 +1186,8 @@ def targets(vs: dict[str, Variant], lat: dict[str, float], steps: list[LoadStep]
             f"0 errors, ≤ {BUDGET:g}/s",
             ok,
         )
+    for name, measured, limit, ok in extra:
+        check(name, measured, limit, ok)
     passed = all(r[3] == "PASS" for r in rows)
     return table(["target", "measured", "limit", "result"], rows), passed
 
@@ -1237,6 +1248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="cold-start rounds (default 15, --quick 3)")
     parser.add_argument("--only", help=f"comma-separated sections to run, of {','.join(SECTIONS)}")
     parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
+    parser.add_argument(
+        "--baseline-pd-mcp", help="another installation's pd-mcp executable, for the command-line rows"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's stderr logs")
     parser.add_argument(
         "--sandbox-as-is",
@@ -1258,6 +1272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown += [f"--rounds {args.rounds}"] if args.rounds else []
     shown += [f"--only {args.only}"] if args.only else []
     shown += ["--sandbox-as-is"] if args.sandbox_as_is else []
+    shown += ["--baseline-pd-mcp PATH"] if args.baseline_pd_mcp else []
 
     report: list[str] = []
 
@@ -1321,6 +1336,7 @@ def run_sections(
         vs: dict[str, Variant] = {}
         lat: dict[str, float] = {}
         steps: list[LoadStep] = []
+        extra: list[tuple[str, str, str, bool]] = []
         if "start" in sections:
             print(f"1. cold start ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             vs = cold_start(procs, plan, cmd)
@@ -1329,6 +1345,13 @@ def run_sections(
             print(f"2. call latency ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             text, lat = latency_report(latency(procs, plan, cmd, sandbox.url))
             emit("## 2. Call latency on a warm server\n\n" + text)
+        if "peer" in sections:
+            import peer
+
+            print(f"6. peer and command line ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
+            found = peer.run(sys.modules[__name__], procs, plan, cmd, sandbox.url, args.baseline_pd_mcp)
+            extra += found.targets
+            emit("## 6. The TypeScript SDK peer and the command line\n\n" + found.text)
         if "wait" in sections:
             print(f"3. waiting ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             text, wait_ok = waiting(procs, plan, args.quick, env)
@@ -1341,10 +1364,10 @@ def run_sections(
         if "imports" in sections:
             print(f"5. import time ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             emit("## 5. Where the start-up goes (import time)\n\n" + import_report(procs, cmd))
-        if vs or lat or steps:
-            text, targets_ok = targets(vs, lat, steps)
+        if vs or lat or steps or extra:
+            text, targets_ok = targets(vs, lat, steps, extra)
             passed = passed and targets_ok
-            emit("## Targets (issue 7)\n\n" + text)
+            emit("## Targets (issues 7 and 17)\n\n" + text)
     finally:
         procs.stop_all()
     return passed

@@ -1,0 +1,264 @@
+"""Section "peer": pd-mcp beside a server outside Python, and its command line beside the floors.
+
+Why: the other sections compare pd-mcp with the Python SDK it is built on, which
+cannot show what a user of another MCP server would notice. Here the peer is a
+stdio server on the official TypeScript MCP SDK (bench/peer_server.mjs: one tool
+doing the same single GET of the same sandbox URL). Its npm packages are
+installed by this section into a temporary folder (never committed), reused by
+later runs while it lasts; without `node` and `npm` the peer rows are skipped
+and the command-line rows still run.
+
+Measured, interleaved, in this run (the harness's helpers: `h` is bench/run.py):
+- spawn → `tools/list` answer (2025-11-25) and spawn → first tool answer, with
+  each child's peak RSS (wait4): pd-mcp against the peer;
+- warm stdio call p50/p99, raw JSON-RPC lines: pd-mcp against the peer;
+- the command line, spawn → exit: `pd-mcp status ds-ready` against
+  `python -c "import httpx"`, one `curl` of the same URL, and (with
+  `--baseline-pd-mcp PATH`) another installation's `pd-mcp status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PEER_SERVER = HERE / "peer_server.mjs"
+PEER_PACKAGES = ("@modelcontextprotocol/sdk", "zod")
+NPM_TIMEOUT = 300.0
+NPM_FOLDER = Path(tempfile.gettempdir()) / "pd-mcp-bench-peer"  # reused while it lasts
+
+# Goals of the speed issue, as ratios.
+STATUS_VS_BASELINE = 0.35
+STATUS_VS_HTTPX = 2.0
+CALL_VS_PEER = 1.0
+LIST_VS_PEER = 0.5
+
+
+@dataclass
+class PeerResult:
+    text: str
+    targets: list[tuple[str, str, str, bool]]  # (target, measured, limit, passed)
+
+
+def install_peer() -> tuple[dict[str, str], str] | str:
+    """npm-install the TypeScript SDK into NPM_FOLDER; (env for the peer, SDK version) or why not."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        return "node and npm are not on PATH"
+    sdk = NPM_FOLDER / "node_modules" / "@modelcontextprotocol" / "sdk"
+    zod = NPM_FOLDER / "node_modules" / "zod"
+    if not (sdk / "package.json").exists() or not (zod / "package.json").exists():
+        NPM_FOLDER.mkdir(parents=True, exist_ok=True)
+        try:
+            done = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                    "--prefix",
+                    str(NPM_FOLDER),
+                    *PEER_PACKAGES,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"npm install failed: {exc}"
+        if done.returncode != 0:
+            return f"npm install exited {done.returncode}: {done.stderr.strip()[-300:]}"
+    import json
+
+    version = json.loads((sdk / "package.json").read_text())["version"]
+    env = {
+        "PD_MCP_BENCH_PEER_SDK": str(sdk / "dist" / "esm"),
+        "PD_MCP_BENCH_PEER_ZOD": str(zod / "index.js"),
+    }
+    return env, version
+
+
+def run(h: ModuleType, procs: Any, plan: Any, cmd: Any, sandbox_url: str, baseline: str | None) -> PeerResult:
+    installed = install_peer()
+    peer_env, why_not = (installed[0], "") if isinstance(installed, tuple) else ({}, installed)
+    version = installed[1] if isinstance(installed, tuple) else ""
+    peer = ["node", str(PEER_SERVER)]
+    penv = {**cmd.pd_env, **peer_env}
+    status_url = f"{sandbox_url}/v2/team/datasets/{h.DATASET}/status?user_id={cmd.user_id}"
+    V = h.Variant
+    variants = []
+    if peer_env:
+        variants += [
+            V("P-L-pd", "pd-mcp", cmd.pd, cmd.pd_env, h.legacy_script(), h.expect_tools(h.PD_TOOLS)),
+            V(
+                "P-L-peer",
+                "TS SDK peer",
+                peer,
+                penv,
+                h.legacy_script(),
+                h.expect_tools({"get_dataset_status"}),
+            ),
+            V(
+                "P-T-pd",
+                "pd-mcp",
+                cmd.pd,
+                cmd.pd_env,
+                h.legacy_script("get_dataset_status"),
+                h.expect_success,
+            ),
+            V("P-T-peer", "TS SDK peer", peer, penv, h.legacy_script("get_dataset_status"), h.expect_success),
+        ]
+    curl = shutil.which("curl")
+    variants += [
+        V("C-pd", "pd-mcp status ds-ready", [*cmd.pd, "status", h.DATASET], cmd.pd_env, None),
+        V("C-httpx", 'python -c "import httpx"', [sys.executable, "-c", "import httpx"], cmd.env, None),
+    ]
+    if curl:
+        argv = [curl, "-sf", "-o", os.devnull, "-H", f"x-pd-api-key: {cmd.api_key}", status_url]
+        variants.append(V("C-curl", "curl of the same URL", argv, cmd.env, None))
+    if baseline:
+        variants.append(
+            V("C-base", "baseline pd-mcp status ds-ready", [baseline, "status", h.DATASET], cmd.pd_env, None)
+        )
+    for v in variants:  # warm-up, not counted (also records pd-mcp's handshake)
+        h.run_once(procs, v)
+    began = time.monotonic()
+    for n in range(plan.rounds):
+        for v in variants:
+            elapsed, rss = h.run_once(procs, v)
+            v.times.append(elapsed)
+            v.rss_kib.append(rss)
+        print(f"  peer round {n + 1}/{plan.rounds}", file=sys.stderr)
+        if time.monotonic() - began > plan.start_cap:
+            break
+    vs = {v.key: v for v in variants}
+    calls: dict[str, list[float]] = {}
+    if peer_env:
+        calls = asyncio.run(_warm_calls(h, plan, cmd, peer, penv))
+    return _report(h, vs, calls, version, why_not, baseline)
+
+
+async def _warm_calls(
+    h: ModuleType, plan: Any, cmd: Any, peer: list[str], penv: dict[str, str]
+) -> dict[str, list[float]]:
+    """Sequential tools/call round trips on warm servers, interleaved one of each per iteration."""
+    env = {**cmd.pd_env, "PD_MCP_RATE_LIMIT": h.LATENCY_BUDGET}
+    samples: dict[str, list[float]] = {"pd": [], "peer": []}
+    async with contextlib.AsyncExitStack() as stack:
+        servers = {}
+        for key, argv, e in (("pd", cmd.pd, env), ("peer", peer, penv)):
+            servers[key] = await h.AsyncStdio.start(argv, e, cmd.log_dir / f"peer-latency-{key}.log")
+            stack.push_async_callback(servers[key].close)
+        params = h.call_params("get_dataset_status")
+        for i in range(plan.latency_warmup + plan.latency_calls):
+            for key, server in servers.items():
+                started = time.perf_counter()
+                h.expect_success(await server.request("tools/call", params))
+                if i >= plan.latency_warmup:
+                    samples[key].append(time.perf_counter() - started)
+    return samples
+
+
+def _report(
+    h: ModuleType,
+    vs: dict[str, Any],
+    calls: dict[str, list[float]],
+    version: str,
+    why_not: str,
+    baseline: str | None,
+) -> PeerResult:
+    med = h.median
+    targets: list[tuple[str, str, str, bool]] = []
+    parts: list[str] = []
+
+    def row(what: str, key: str, base: str) -> list[object]:
+        v, b = vs[key], vs[base]
+        t, bt = med(v.times), med(b.times)
+        r, br = med(v.rss_kib), med(b.rss_kib)
+        return [
+            what,
+            v.label,
+            f"{t / bt:.2f}×",
+            h.ms(t),
+            h.ms(h.iqr(v.times)),
+            f"{r / br:.2f}×",
+            f"{r / 1024:.1f}",
+        ]
+
+    header = ["measure", "process", "× baseline", "median ms", "IQR ms", "peak RSS ×", "peak RSS MiB"]
+    if "P-L-pd" in vs:
+        rows = [
+            row(f"spawn → tools/list ({h.LEGACY})", "P-L-pd", "P-L-peer"),
+            row("", "P-L-peer", "P-L-peer"),
+            row("spawn → first get_dataset_status answer", "P-T-pd", "P-T-peer"),
+            row("", "P-T-peer", "P-T-peer"),
+        ]
+        p50 = {k: med(v) for k, v in calls.items()}
+        p99 = {k: h.pct(v, 99) for k, v in calls.items()}
+        rows += [
+            [
+                "warm stdio call p50 (p99)",
+                "pd-mcp",
+                f"{p50['pd'] / p50['peer']:.2f}×",
+                f"{h.ms(p50['pd'])} ({h.ms(p99['pd'])})",
+                "",
+                "",
+                "",
+            ],
+            ["", "TS SDK peer", "1.00×", f"{h.ms(p50['peer'])} ({h.ms(p99['peer'])})", "", "", ""],
+        ]
+        parts.append(
+            f"TypeScript SDK peer (@modelcontextprotocol/sdk {version}, node {_node_version()}; "
+            "bench/peer_server.mjs), baseline 1.00×:\n\n" + h.table(header, rows)
+        )
+        r = med(vs["P-L-pd"].times) / med(vs["P-L-peer"].times)
+        targets.append(("spawn → tools/list", f"{r:.2f}× TS peer", f"≤ {LIST_VS_PEER}×", r <= LIST_VS_PEER))
+        r = p50["pd"] / p50["peer"]
+        targets.append(("warm stdio call p50", f"{r:.2f}× TS peer", f"≤ {CALL_VS_PEER}×", r <= CALL_VS_PEER))
+    else:
+        parts.append(f"**TypeScript SDK peer skipped**: {why_not}.")
+    rows = [row("spawn → exit", "C-pd", "C-httpx"), row("", "C-httpx", "C-httpx")]
+    if "C-curl" in vs:
+        rows.append(row("", "C-curl", "C-httpx"))
+        c = med(vs["C-pd"].times) / med(vs["C-curl"].times)
+        rows[0][2] = f"{rows[0][2]} ({c:.1f}× curl)"
+    if "C-base" in vs:
+        rows.append(row("", "C-base", "C-httpx"))
+        r = med(vs["C-pd"].times) / med(vs["C-base"].times)
+        targets.append(
+            ("pd-mcp status wall", f"{r:.2f}× baseline", f"≤ {STATUS_VS_BASELINE}×", r <= STATUS_VS_BASELINE)
+        )
+    r = med(vs["C-pd"].times) / med(vs["C-httpx"].times)
+    targets.append(
+        ("pd-mcp status wall", f"{r:.2f}× import httpx", f"≤ {STATUS_VS_HTTPX}×", r <= STATUS_VS_HTTPX)
+    )
+    n = len(vs["C-pd"].times)
+    parts.append(
+        'The command line, baseline `python -c "import httpx"` (1.00×):\n\n'
+        + h.table(header, rows)
+        + f"\n\nMedians of {n} interleaved rounds; warm calls: sequential tools/call round trips, one of "
+        "each server per iteration, after a warm-up, pd-mcp's budget lifted as in section 2. "
+        + (f"Baseline pd-mcp: `{baseline}`. " if baseline else "")
+        + "Peak RSS: max resident set of the child (wait4)."
+    )
+    return PeerResult("\n\n".join(parts), targets)
+
+
+def _node_version() -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    return "unknown"
