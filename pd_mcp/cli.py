@@ -81,8 +81,19 @@ def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    serve = commands.add_parser("serve", help="serve MCP over stdio (default) or Streamable HTTP")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve = commands.add_parser(
+        "serve",
+        help="serve MCP over stdio (default) or Streamable HTTP",
+        description="Serve MCP over stdio (the default) or Streamable HTTP. Over HTTP, MCP is at "
+        "http://HOST:PORT/mcp; GET /healthz (alive) and GET /readyz (accepts calls; 503 while draining "
+        "after SIGTERM) need no token, pass no Host/Origin check and never call Powerdrill.",
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default), or http: Streamable HTTP at http://HOST:PORT/mcp",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="HTTP port (default 8000)")
     serve.add_argument("--stateless", action="store_true", help="HTTP: keep no session state (for replicas)")
@@ -182,8 +193,16 @@ def _serve(args: Any) -> int:
             return EXIT_ERROR
     import anyio
 
+    from pd_mcp.errors import ConfigError
+    from pd_mcp.http_app import BindError
+    from pd_mcp.http_run import exit_status
     from pd_mcp.serving import serve
 
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve, args)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            signum = anyio.run(serve, args)
+            return exit_status(signum) if signum else 0
+    except (BindError, ConfigError) as exc:
+        print(f"pd-mcp: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     return 0

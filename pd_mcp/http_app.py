@@ -8,10 +8,15 @@ a bearer token, and `Host`/`Origin` must match `PD_MCP_ALLOWED_HOSTS`.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import json
+import socket
 from typing import TYPE_CHECKING
+
+from pd_mcp.drain import Drain
+from pd_mcp.http_limits import HttpLimits
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -111,21 +116,120 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-def build_app(mcp: MCPServer, *, host: str, port: int, stateless: bool) -> ASGIApp:
-    """The Streamable HTTP app at /mcp, with host checks and, when configured, the bearer token."""
+class HealthMiddleware:
+    """`GET /healthz` and `GET /readyz`, answered before the token and the Host/Origin checks.
+
+    They say only "alive" and "ready"/"draining", never call Powerdrill, and
+    need no token, so a load balancer or an orchestrator can probe them. While
+    draining, `/readyz` answers 503 and a 2025-era `initialize` (a request that
+    would open a new session) gets 503 with `Retry-After`, so new clients go to
+    another replica. Open sessions and 2026-era requests go on (a client may
+    still list tools to check a result); a wait started now returns at once.
+    """
+
+    def __init__(self, app: ASGIApp, drain: Drain, *, stateless: bool = False) -> None:
+        self.app = app
+        self.drain = drain
+        self.stateless = stateless
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if path in ("/healthz", "/readyz") and scope.get("method") in ("GET", "HEAD"):
+                if path == "/readyz" and self.drain.draining:
+                    await _json(send, 503, {"status": "draining"})
+                else:
+                    await _json(send, 200, {"status": "ok" if path == "/healthz" else "ready"})
+                return
+            headers = dict(scope.get("headers") or [])
+            # A 2025-era initialize: no session yet and no protocol version header.
+            opens_session = b"mcp-session-id" not in headers and b"mcp-protocol-version" not in headers
+            if self.drain.draining and opens_session and not self.stateless:
+                message = "pd-mcp is restarting and takes no new requests; retry in a moment"
+                await _json(send, 503, {"error": "draining", "message": message}, ((b"retry-after", b"1"),))
+                return
+            if scope.get("method") != "GET":  # a GET is a stream that may stay open: not a call
+                with self.drain.track_request():
+                    await self.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _json(
+    send: Send, status: int, body: dict[str, str], extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def build_app(
+    mcp: MCPServer,
+    *,
+    host: str,
+    port: int,
+    stateless: bool,
+    drain: Drain | None = None,
+    limits: HttpLimits | None = None,
+) -> ASGIApp:
+    """The Streamable HTTP app at /mcp, with host checks, health endpoints and, when configured, the token."""
+    from pd_mcp.http_sessions import reap_idle_first
+
+    limits = limits or HttpLimits()
     app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         transport_security=security_settings(host, port),
         host=host,
+        max_sessions=limits.max_sessions,
+        session_idle_timeout=limits.session_idle_seconds,
     )
+    if not stateless:
+        reap_idle_first(mcp._lowlevel_server._session_manager)
     token = _token()
-    return BearerTokenMiddleware(app, token) if token else app
+    return HealthMiddleware(
+        BearerTokenMiddleware(app, token) if token else app, drain or Drain(), stateless=stateless
+    )
 
 
-async def serve_http(mcp: MCPServer, *, host: str, port: int, stateless: bool) -> None:
-    import uvicorn
+class BindError(Exception):
+    """The address cannot be listened on; the message names it and why, in one line."""
 
-    app = build_app(mcp, host=host, port=port, stateless=stateless)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    await uvicorn.Server(config).serve()
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port`, or `BindError` that says what is wrong."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, IndexError) as exc:
+        raise BindError(f"cannot listen on {where}: the host name cannot be resolved ({exc})") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = {
+            errno.EADDRINUSE: f"port {port} is already in use by another process; choose another with --port",
+            errno.EADDRNOTAVAIL: f"{host} is not an address of this machine; check --host",
+            errno.EACCES: f"port {port} needs privileges; choose a port above 1023 with --port",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise BindError(f"cannot listen on {where}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def mcp_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}{MCP_PATH}" if ":" in host else f"http://{host}:{port}{MCP_PATH}"
+
+
+async def serve_http(
+    mcp: MCPServer, *, sock: socket.socket, stateless: bool, drain: Drain, limits: HttpLimits
+) -> int:
+    """Serve until SIGTERM or SIGINT has been drained; return the signal's number (0 if none)."""
+    from pd_mcp.http_run import run_server
+
+    host, port = sock.getsockname()[:2]
+    app = build_app(mcp, host=host, port=port, stateless=stateless, drain=drain, limits=limits)
+    return await run_server(app, sock=sock, drain=drain, limits=limits, url=mcp_url(sock))

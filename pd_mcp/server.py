@@ -20,10 +20,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import CallToolResult, Completion, TextContent, ToolAnnotations
 from pydantic import Field
 
+from pd_mcp.capabilities import advertise_honestly
+from pd_mcp.drain import Drain
 from pd_mcp.models import DatasetStatus, WaitResult
 from pd_mcp.validation import DATASET_ID_PATTERN, TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
 
@@ -111,6 +113,7 @@ class Runtime:
         self._config = config
         self._transport = transport
         self.clock = clock
+        self.drain = Drain()
         self._client: PowerdrillClient | None = None
         self.live = _live_status(self)
         self.completer = _completer(self)
@@ -222,11 +225,12 @@ async def _guarded(
     action: str,
     work: Callable[[PowerdrillClient], Awaitable[DatasetStatus]],
 ) -> CallToolResult:
-    """Run `work` and turn whatever happens into a result."""
-    try:
-        return tool_result(await work(runtime.client()), runtime.secret())
-    except Exception as exc:  # every failure becomes a readable isError result
-        return _failure(exc, dataset_id, action, runtime.secret())
+    """Run `work` (counted as running, for the drain) and turn whatever happens into a result."""
+    with runtime.drain.track():
+        try:
+            return tool_result(await work(runtime.client()), runtime.secret())
+        except Exception as exc:  # every failure becomes a readable isError result
+            return _failure(exc, dataset_id, action, runtime.secret())
 
 
 def build_server(runtime: Runtime | None = None) -> MCPServer:
@@ -279,7 +283,12 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
 
         async def work(client: PowerdrillClient) -> DatasetStatus:
             return await wait_for_sync(
-                client, dataset_id, timeout_seconds, clock=runtime.clock, on_progress=ctx.report_progress
+                client,
+                dataset_id,
+                timeout_seconds,
+                clock=runtime.clock,
+                on_progress=ctx.report_progress,
+                stop=runtime.drain.stopping(),
             )
 
         return await _guarded(runtime, dataset_id, "wait for", work)
@@ -300,7 +309,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
             report = await dataset_status(runtime.client(), dataset_id)
             return _scrub(report.model_dump_json(indent=2), secret)
         except PdMcpError as exc:
-            raise ResourceError(_scrub(error_text(exc, dataset_id), secret)) from None
+            raise resource_error(exc, _scrub(error_text(exc, dataset_id), secret)) from None
         except Exception as exc:
             _log_crash(exc, secret)
             raise ResourceError(
@@ -319,7 +328,25 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
 
     subscriptions.install(mcp, runtime.live, bus)
     _check_arguments_first(mcp, runtime)
+    advertise_honestly(mcp._lowlevel_server)
     return mcp
+
+
+# JSON-RPC's range for implementation-defined server errors: Powerdrill or the configuration failed.
+UPSTREAM_FAILED = -32010
+
+
+def resource_error(exc: Exception, text: str) -> Exception:
+    """The protocol error for a failed resource read: invalid params (-32602) when the dataset is missing,
+    the id is wrong or the key may not read it (the 2026-07-28 code for an unknown resource); a server
+    error otherwise. Never internal error (-32603), which is for bugs."""
+    from mcp.shared.exceptions import MCPError
+
+    from pd_mcp.errors import BadRequest, DatasetNotFound, InvalidArgument, PermissionDenied
+
+    if isinstance(exc, DatasetNotFound | InvalidArgument | PermissionDenied | BadRequest):
+        return ResourceNotFoundError(text)
+    return MCPError(code=UPSTREAM_FAILED, message=text)
 
 
 def _check_arguments_first(mcp: MCPServer, runtime: Runtime) -> None:

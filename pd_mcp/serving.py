@@ -11,21 +11,35 @@ from anyio.abc import TaskGroup
 from pd_mcp.server import Runtime, build_server
 
 
-async def serve(args: Any) -> None:
-    """`pd-mcp serve`: stdio or Streamable HTTP until the host closes the stream or stops us."""
+async def serve(args: Any) -> int:
+    """`pd-mcp serve`: stdio or Streamable HTTP until the host closes the stream or stops us.
+
+    Returns the number of the signal that stopped an HTTP server (0 if none).
+    Over HTTP the limits are read and the address is bound before anything
+    starts, so a bad value or a taken port raises `ConfigError` or `BindError`.
+    """
+    sock = limits = None
+    if args.transport != "stdio":
+        from pd_mcp.http_app import bind_socket
+        from pd_mcp.http_limits import http_limits
+
+        limits = http_limits()
+        sock = bind_socket(args.host, args.port)
     async with anyio.create_task_group() as tg:
         config = await _start_sandbox(tg) if args.sandbox else None
         runtime = Runtime(config=config)
         mcp = build_server(runtime)
         try:
-            if args.transport == "stdio":
+            if sock is None or limits is None:
                 from pd_mcp.stdio import Wire, run_stdio
 
                 await run_stdio(mcp, Wire().start())
-            else:
-                from pd_mcp.http_app import serve_http
+                return 0
+            from pd_mcp.http_app import serve_http
 
-                await serve_http(mcp, host=args.host, port=args.port, stateless=args.stateless)
+            return await serve_http(
+                mcp, sock=sock, stateless=args.stateless, drain=runtime.drain, limits=limits
+            )
         finally:
             await runtime.aclose()
             tg.cancel_scope.cancel()

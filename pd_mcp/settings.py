@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     # Additions to the interface: the client-side request budget and per-request timeout.
     rate_limit: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_RATE_LIMIT"))
     request_timeout: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REQUEST_TIMEOUT"))
+    # HTTP serving limits (see `http_limits`).
+    drain_seconds: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_DRAIN_SECONDS"))
+    http_max_sessions: str | None = Field(
+        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_MAX_SESSIONS")
+    )
+    http_session_idle: str | None = Field(
+        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_SESSION_IDLE")
+    )
+    http_max_connections: str | None = Field(
+        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_MAX_CONNECTIONS")
+    )
     subscription_lifetime: str | None = Field(
         default=None, validation_alias=AliasChoices("PD_MCP_SUBSCRIPTION_LIFETIME")
     )

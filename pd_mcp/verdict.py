@@ -88,3 +88,18 @@ def timed_out_message(
         f"data sources done ({percent}%){failed}, {counts.synching} still synchronizing. It is not ready; "
         "call wait_for_dataset_sync again to keep waiting, or tell the user it is still processing."
     )
+
+
+def restarting_message(
+    dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = ()
+) -> str:
+    """For a wait ended early because the server is restarting: how far along, and to call again."""
+    percent = int(100 * counts.settled / counts.total) if counts.total else 0
+    failed = f" ({counts.invalid} failed{_names(failed_names, counts.invalid)})" if counts.invalid else ""
+    return (
+        f"The pd-mcp server is restarting, so this wait ended early after {waited:.0f} s. "
+        f"Dataset {dataset_id} was still syncing: {counts.settled} of {counts.total} data sources done "
+        f"({percent}%){failed}, "
+        f"{counts.synching} still synchronizing. It is not ready; the call can be repeated: call "
+        "wait_for_dataset_sync again in a few seconds to keep waiting."
+    )

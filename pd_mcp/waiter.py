@@ -21,7 +21,7 @@ from pd_mcp.errors import RequestTimedOut, UpstreamError
 from pd_mcp.models import StatusAnswer, WaitResult
 from pd_mcp.report import build_status, fetch_failed_sources, now_iso
 from pd_mcp.schedule import Observation, PollSchedule
-from pd_mcp.verdict import headline, timed_out_message
+from pd_mcp.verdict import headline, restarting_message, timed_out_message
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -37,8 +37,12 @@ async def wait_for_sync(
     schedule: PollSchedule | None = None,
     on_progress: ProgressFn | None = None,
     rng: random.Random | None = None,
+    stop: anyio.Event | None = None,
 ) -> WaitResult:
-    """Poll until `synching_count == 0` or `timeout_seconds` have passed.
+    """Poll until `synching_count == 0`, `timeout_seconds` have passed or `stop` is set.
+
+    A set `stop` (the server is restarting) ends the wait like its deadline
+    would, with the latest counts and a message that says to call again.
 
     Raises the `UpstreamError` that ended the wait if it was permanent, or if no
     poll succeeded before the deadline.
@@ -92,7 +96,8 @@ async def wait_for_sync(
             if elapsed() + retry_after > timeout:
                 break  # Powerdrill asks us to come back after the deadline
             delay = retry_after
-        await clock.sleep(delay)
+        if await _sleep_unless_stopped(clock, delay, stop):
+            break
 
     if latest is None:
         assert last_error is not None
@@ -100,7 +105,32 @@ async def wait_for_sync(
         last_error.elapsed = elapsed()
         last_error.attempt_limit = f"the wait's {timeout:g} s"
         raise last_error
-    return await _finish(client, dataset_id, latest, clock, start, polls, time_left(), timed_out=True)
+    restarting = stop is not None and stop.is_set()
+    return await _finish(
+        client, dataset_id, latest, clock, start, polls, time_left(), timed_out=True, restarting=restarting
+    )
+
+
+async def _sleep_unless_stopped(clock: Clock, delay: float, stop: anyio.Event | None) -> bool:
+    """Sleep `delay` on the clock; return True at once if `stop` is set before or during it."""
+    if stop is None:
+        await clock.sleep(delay)
+        return False
+    if stop.is_set():
+        return True
+    async with anyio.create_task_group() as tg:
+
+        async def sleep() -> None:
+            await clock.sleep(delay)
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await stop.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(sleep)
+        tg.start_soon(watch)
+    return stop.is_set()
 
 
 async def _finish(
@@ -113,6 +143,7 @@ async def _finish(
     time_left: float,
     *,
     timed_out: bool,
+    restarting: bool = False,
 ) -> WaitResult:
     """The report for the last answer; the failed sources' names only if they come within `time_left`."""
     checked_at = now_iso()
@@ -124,7 +155,10 @@ async def _finish(
             note = "The names of the failed sources could not be fetched in time."
     waited = clock.now() - start
     names = [s.name for s in failed]
-    text = timed_out_message(dataset_id, answer.counts, waited, names) if timed_out else None
+    if restarting:
+        text: str | None = restarting_message(dataset_id, answer.counts, waited, names)
+    else:
+        text = timed_out_message(dataset_id, answer.counts, waited, names) if timed_out else None
     report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text)
     return WaitResult(
         **report.model_dump(), timed_out=timed_out, waited_seconds=round(waited, 3), polls=polls
