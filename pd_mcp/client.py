@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from pd_mcp import __version__
+from pd_mcp.budget import Budget, close_budget, make_budget
+from pd_mcp.coalesce import Coalescer
 from pd_mcp.errors import (
     AuthenticationError,
     BadRequest,
@@ -47,7 +48,6 @@ SANDBOX_HEADER = "x-pd-mcp-sandbox"
 MAX_FAILED_SOURCES = 20
 MAX_PAGE_SIZE = 100  # the largest page the listings accept
 MAX_RETRY_AFTER = 60.0
-BUDGET_MARGIN = 1.1  # space requests 10% wider than the budget needs
 POOL_SIZE = 20  # upstream connections at most, all kept alive between calls
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -87,15 +87,14 @@ class PowerdrillClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
-        limiter: AsyncLimiter | None = None,
+        limiter: Budget | None = None,
     ) -> None:
         self.config = config
         self._transport = transport
         self._sleep = sleep
         self._http: httpx.AsyncClient | None = None
-        # Capacity 1 refilled every 1/rate s (plus a margin): requests are spaced evenly, so
-        # no one-second window holds more than the budget, even after jitter on the way.
-        self._limiter = limiter or AsyncLimiter(1, BUDGET_MARGIN / config.rate_limit)
+        self._limiter = limiter or make_budget(config)  # this process's own, or the fleet's in Redis
+        self._reads: Coalescer[StatusAnswer] = Coalescer()
 
     @property
     def api_version(self) -> str:
@@ -122,12 +121,19 @@ class PowerdrillClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        await close_budget(self._limiter)
 
     # --- the two calls -------------------------------------------------------------
 
     async def status(self, dataset_id: str, *, retry: bool = True) -> StatusAnswer:
-        """The three counts of `dataset_id`, with the response's trace id."""
+        """The three counts of `dataset_id`, with the response's trace id.
+
+        Callers asking for the same dataset while its read is in flight share that read.
+        """
         dataset_id = check_dataset_id(dataset_id)
+        return await self._reads.run((dataset_id, retry), lambda: self._status(dataset_id, retry))
+
+    async def _status(self, dataset_id: str, retry: bool) -> StatusAnswer:
         params = {"user_id": self.config.user_id} if self.api_version == "v2" else {}
         version = self.api_version
         counts, trace_id, simulated = await self._get(

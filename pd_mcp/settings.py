@@ -33,6 +33,7 @@ class ApiConfig:
     request_timeout: float = 10.0
     max_attempts: int = 4
     max_retry_seconds: float = 20.0
+    redis_url: str | None = None  # one budget shared by every replica (see `budget`)
 
     def __repr__(self) -> str:  # the key is a SecretStr already; keep the repr short too
         return f"ApiConfig(base_url={self.base_url!r}, api_version={self.api_version!r}, user_id=…)"
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     http_max_connections: str | None = Field(
         default=None, validation_alias=AliasChoices("PD_MCP_HTTP_MAX_CONNECTIONS")
     )
+    redis_url: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REDIS_URL"))
     subscription_lifetime: str | None = Field(
         default=None, validation_alias=AliasChoices("PD_MCP_SUBSCRIPTION_LIFETIME")
     )
@@ -107,6 +109,7 @@ class Settings(BaseSettings):
             )
         rate = _positive_number("PD_MCP_RATE_LIMIT", self.rate_limit, 20.0, problems)
         timeout = _positive_number("PD_MCP_REQUEST_TIMEOUT", self.request_timeout, 10.0, problems)
+        redis_url = _redis_url(self.redis_url, problems)
         if problems:
             raise ConfigError("pd-mcp is not configured: " + "; ".join(problems) + ".")
         chosen: ApiVersion = "v1" if (explicit or version) == "v1" else "v2"
@@ -117,6 +120,7 @@ class Settings(BaseSettings):
             api_key=SecretStr(key),
             rate_limit=rate,
             request_timeout=timeout,
+            redis_url=redis_url,
         )
 
 
@@ -160,6 +164,25 @@ def _positive_number(name: str, raw: str | None, default: float, problems: list[
         problems.append(f"{name} must be a positive number, not {raw!r}")
         return default
     return value
+
+
+def _redis_url(raw: SecretStr | None, problems: list[str]) -> str | None:
+    """`PD_MCP_REDIS_URL` (it may hold a password, hence never shown), when usable."""
+    url = raw.get_secret_value().strip() if raw else ""
+    if not url:
+        return None
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        problems.append("PD_MCP_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        problems.append(
+            "PD_MCP_REDIS_URL is set but the Redis client library is not installed: install pd-mcp with "
+            'its redis extra (pip install "pd-mcp[redis]")'
+        )
+        return None
+    return url
 
 
 def load() -> Settings:
