@@ -10,45 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pd_mcp.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
+
 # `pd-mcp` with these arguments serves stdio through the fast path (see stdio.fast_main).
 _STDIO_FORMS = ([], ["serve"], ["serve", "--transport", "stdio"], ["serve", "--transport=stdio"])
-
-EXIT_READY = 0
-EXIT_NOT_READY = 1  # finished with failures, or empty
-EXIT_TIMED_OUT = 2  # still syncing
-EXIT_ERROR = 3
-
-
-def _redacting_formatter(fmt: str) -> Any:
-    """A formatter that removes the API key from every line, tracebacks included (defence in depth)."""
-    import logging
-
-    class Redacting(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            text = super().format(record)
-            secret = os.environ.get("POWERDRILL_PROJECT_API_KEY", "").strip()
-            return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
-
-    return Redacting(fmt)
-
-
-def configure_logging(default: str) -> None:
-    """Logs go to stderr only: in stdio mode stdout belongs to JSON-RPC."""
-    import logging
-
-    level = os.environ.get("PD_MCP_LOG_LEVEL", default).upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_redacting_formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level if level in logging.getLevelNamesMapping() else default)
-    for noisy in ("httpx", "httpcore", "mcp", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def _port(text: str) -> int:
@@ -168,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pd_mcp.sandbox import main as sandbox_main
             from pd_mcp.sandbox import options_from_args
 
-            configure_logging("WARNING")
+            _logging("WARNING")
             return sandbox_main(args.port, options_from_args(args))
-        configure_logging("WARNING")
+        _logging("WARNING")
         from pd_mcp import commands as cmd
 
         if command == "status":
@@ -179,11 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd.wait(args.dataset_id, args.timeout, as_json=args.json)
         return cmd.check()
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _logging(default: str) -> None:
+    from pd_mcp.logs import configure_logging
+
+    configure_logging(default)
 
 
 def _serve(args: Any) -> int:
-    configure_logging("INFO")
+    _logging("INFO")
     if args.transport == "http":
         from pd_mcp.http_app import refuse_unsafe_bind
 

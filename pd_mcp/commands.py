@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
-from pd_mcp.cli import EXIT_ERROR, EXIT_NOT_READY, EXIT_READY, EXIT_TIMED_OUT
+from pd_mcp.exit_codes import EXIT_ERROR, EXIT_NOT_READY, EXIT_READY, EXIT_TIMED_OUT
 
 if TYPE_CHECKING:
     from pd_mcp.errors import PdMcpError

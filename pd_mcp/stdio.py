@@ -253,7 +253,7 @@ def fast_main() -> int:
     manifest = handshake.load() if enabled else None
     wire = Wire(handshake.EarlyAnswers(manifest) if manifest else None).start()
 
-    from pd_mcp.cli import configure_logging
+    from pd_mcp.logs import configure_logging
 
     configure_logging("INFO")
     import anyio
