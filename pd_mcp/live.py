@@ -34,6 +34,7 @@ from pd_mcp.verdict import verdict
 
 log = logging.getLogger("pd_mcp.live")
 
+SCHEME = "powerdrill:"
 URI_PREFIX = "powerdrill://datasets/"
 URI_SUFFIX = "/status"
 DEFAULT_LIFETIME = 900.0  # seconds without a change after which a poller gives up
@@ -62,7 +63,7 @@ def dataset_of(uri: str) -> str:
     if not isinstance(uri, str) or not uri.startswith(URI_PREFIX) or not uri.endswith(URI_SUFFIX):
         raise InvalidArgument(
             "uri",
-            f"{str(uri)[:200]!r} is not a pd-mcp resource; the only subscribable resources are "
+            f"{str(uri)[:200]!r} is not a resource pd-mcp serves; its only resources are "
             f"{URI_PREFIX}{{dataset_id}}{URI_SUFFIX}.",
         )
     return check_dataset_id(uri[len(URI_PREFIX) : -len(URI_SUFFIX)])

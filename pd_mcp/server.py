@@ -49,7 +49,9 @@ data sources that are not yet synchronized out of an analysis job, so:
 wait_for_dataset_sync; if it returns timed_out, call it again or tell the user it is still processing.
 3. If the verdict is `partially_failed` or `failed`, tell the user which data sources failed \
 (failed_sources) before going on; `empty` means the dataset has no files yet.
-Only start the job when `ready` is true, or when the user agreed to go ahead without the failed sources.\
+Only start the job when `ready` is true, or when the user agreed to go ahead without the failed sources.
+If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
+wait: it is updated at every change and once when syncing is over; read it again then.\
 """
 
 _GET_DOC = """\

@@ -25,7 +25,7 @@ from mcp_types import (
 )
 
 from pd_mcp.errors import PdMcpError
-from pd_mcp.live import LiveStatus, dataset_of
+from pd_mcp.live import SCHEME, LiveStatus, dataset_of
 from pd_mcp.sdk_internals import connection_of, lowlevel
 
 _CLEANUP_KEY = "pd_mcp.subscriptions"
@@ -56,8 +56,13 @@ def _refuse(exc: PdMcpError) -> MCPError:
 
 
 def _datasets(uris: list[str]) -> list[str]:
+    """The dataset ids of pd-mcp's URIs among `uris`; a malformed pd-mcp URI is refused.
+
+    A URI of another scheme is honoured and never fires, as the spec's conformance
+    suite expects (and as the SDK's listen handler does): it is nothing pd-mcp serves.
+    """
     try:
-        return list(dict.fromkeys(dataset_of(str(uri)) for uri in uris))
+        return list(dict.fromkeys(dataset_of(uri) for uri in uris if uri.startswith(SCHEME)))
     except PdMcpError as exc:
         raise _refuse(exc) from None
 
@@ -68,7 +73,10 @@ def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
     broadcast = _BusChannel(bus)
 
     async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
-        (dataset_id,) = _datasets([str(params.uri)])
+        datasets = _datasets([str(params.uri)])
+        if not datasets:
+            return EmptyResult()
+        (dataset_id,) = datasets
         connection = connection_of(ctx)
         if not connection.has_standalone_channel:
             raise MCPError(
@@ -86,8 +94,8 @@ def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
         return EmptyResult()
 
     async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
-        (dataset_id,) = _datasets([str(params.uri)])
-        live.unsubscribe(connection_of(ctx), dataset_id)
+        for dataset_id in _datasets([str(params.uri)]):
+            live.unsubscribe(connection_of(ctx), dataset_id)
         return EmptyResult()
 
     entry = server.get_request_handler("subscriptions/listen")

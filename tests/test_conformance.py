@@ -21,6 +21,9 @@ SCENARIOS = (
     "tools-list",
     "resources-list",
     "dns-rebinding-protection",
+    "completion-complete",
+    "resources-subscribe",
+    "resources-unsubscribe",
 )
 SCENARIO_TIMEOUT = 120.0
 

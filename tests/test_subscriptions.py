@@ -186,8 +186,8 @@ async def test_two_subscribers_of_one_dataset_cost_one_poller(mode: str) -> None
 @pytest.mark.parametrize(
     ("bad", "named"),
     [
-        ("file:///etc/passwd", "not a pd-mcp resource"),
-        ("powerdrill://datasets/ds-ready/sources", "not a pd-mcp resource"),
+        ("powerdrill://datasets/ds-ready/sources", "not a resource pd-mcp serves"),
+        ("powerdrill://ds-ready", "not a resource pd-mcp serves"),
         ("powerdrill://datasets/a%2Fb/status", "dataset_id"),
         ("powerdrill://datasets/../status", "dataset_id"),
     ],
@@ -201,6 +201,17 @@ async def test_bad_uris_are_refused_without_a_request(mode: str, bad: str, named
     assert named in caught.value.error.message
     assert setup.sandbox.dataset_requests == {}
     assert not setup.runtime.live.watching()
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_another_scheme_is_honoured_and_never_polls(mode: str) -> None:
+    """What the spec's conformance suite expects (`test://watched-resource`): nothing to serve, no error."""
+    setup = Setup()
+    async with connected(setup, mode) as subscriber:
+        await subscriber.subscribe("test://watched-resource")
+        await settle(setup)
+        await subscriber.unsubscribe("test://watched-resource")
+    assert setup.sandbox.dataset_requests == {} and setup.runtime.live.polls == 0
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -259,3 +270,10 @@ async def test_subscribe_is_advertised(mode: str) -> None:
         capabilities = subscriber.client.server_capabilities
     assert capabilities.resources is not None and capabilities.resources.subscribe is True
     assert capabilities.completions is not None
+
+
+def test_the_lifetime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PD_MCP_SUBSCRIPTION_LIFETIME", "120")
+    assert Setup().runtime.live.lifetime == 120.0
+    monkeypatch.setenv("PD_MCP_SUBSCRIPTION_LIFETIME", "soon")
+    assert Setup().runtime.live.lifetime == 900.0  # an unusable value is logged and the default kept
