@@ -1,9 +1,10 @@
 """`pd-mcp status`, `wait` and `check`: the tools' own code, for a shell or a CI job.
 
-`status` and `wait` run exactly what the MCP tools run (the server's `Runtime`
+`status` and `wait` run exactly what the MCP tools run (`runtime.Runtime`
 for configuration and the one client, `report.dataset_status`,
 `waiter.wait_for_sync`), and `--json` prints the tool's `structuredContent`,
-made by the tool's own `server.tool_result`. Only the words differ: the tools
+made by the function the tools use, `report.structured`. None of this imports
+the MCP SDK, which would cost more than the rest of a command. Only the words differ: the tools
 speak to an assistant, these commands to a person, so the text output is the
 verdict sentence, the counts and the next step as a shell command.
 
@@ -101,7 +102,8 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
     action = "check" if timeout is None else "wait for"
     try:
         from pd_mcp.errors import PdMcpError
-        from pd_mcp.server import Runtime, tool_result
+        from pd_mcp.report import structured as structured_content
+        from pd_mcp.runtime import Runtime
 
         runtime = Runtime()
         out.secret = runtime.secret()
@@ -137,7 +139,7 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
     except Exception as exc:
         return _unexpected(out, exc, f"{action} dataset {dataset_id}")
 
-    structured = tool_result(report, out.secret).structured_content or {}
+    structured = structured_content(report, out.secret)
     if as_json:
         out.out(json.dumps(structured, indent=2, ensure_ascii=False))
     else:

@@ -1,19 +1,38 @@
 """From client answers to the reports the tools, the resource and the command line return.
 
 This is the one place that turns counts into a `DatasetStatus`, a report into
-its text block, and an error into the text of an `isError` result.
+its text block and its structured content, and an error into the text of an
+`isError` result. It sits below the MCP layer (no `mcp` import), so the
+command line shapes its `--json` exactly as the tools do without loading the SDK.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from pd_mcp.client import PowerdrillClient
 from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
 from pd_mcp.models import Counts, DatasetStatus, FailedSource, StatusAnswer, WaitResult
 from pd_mcp.verdict import message, verdict
 
+if TYPE_CHECKING:
+    from pd_mcp.client import PowerdrillClient
+
 SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill dataset.)"
+
+
+def scrub(text: str, secret: str) -> str:
+    """`text` with the API key replaced (a key shorter than 4 characters is not searched for)."""
+    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
+
+
+def structured(report: DatasetStatus, secret: str) -> dict[str, Any]:
+    """The report as the tools' `structuredContent` (and the command line's `--json`), key scrubbed."""
+    content: dict[str, Any] = report.model_dump(mode="json")
+    if len(secret) >= 4 and secret in report.message + str(content):
+        content = json.loads(scrub(json.dumps(content), secret))
+    return content
 
 
 def now_iso() -> str:

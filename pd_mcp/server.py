@@ -12,9 +12,7 @@ tools of a server that has no credentials yet.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,19 +23,13 @@ from mcp_types import CallToolResult, Completion, TextContent, ToolAnnotations
 from pydantic import Field
 
 from pd_mcp.capabilities import advertise_honestly
-from pd_mcp.drain import Drain
 from pd_mcp.models import DatasetStatus, WaitResult
+from pd_mcp.report import scrub as _scrub
+from pd_mcp.runtime import Runtime
 from pd_mcp.validation import DATASET_ID_PATTERN, TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
 
 if TYPE_CHECKING:
-    import httpx
-
     from pd_mcp.client import PowerdrillClient
-    from pd_mcp.clock import Clock
-    from pd_mcp.completion import DatasetCompleter
-    from pd_mcp.live import LiveStatus
-    from pd_mcp.models import Counts, DatasetPage
-    from pd_mcp.settings import ApiConfig
 
 log = logging.getLogger("pd_mcp.server")
 
@@ -102,98 +94,18 @@ TimeoutSeconds = Annotated[
 ]
 
 
-class Runtime:
-    """What the handlers share for the life of the process: configuration and one client."""
-
-    def __init__(
-        self,
-        *,
-        config: ApiConfig | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self._config = config
-        self._transport = transport
-        self.clock = clock
-        self.drain = Drain()
-        self._client: PowerdrillClient | None = None
-        self.live = _live_status(self)
-        self.completer = _completer(self)
-
-    def client(self) -> PowerdrillClient:
-        """The shared client; raises `ConfigError` while the environment is incomplete."""
-        if self._client is None:
-            from pd_mcp import settings
-            from pd_mcp.client import PowerdrillClient
-
-            config = self._config or settings.load().resolve()
-            self._client = PowerdrillClient(config, transport=self._transport)
-        return self._client
-
-    def secret(self) -> str:
-        """The API key as configured (for scrubbing), or an empty string."""
-        if self._client is not None:
-            return self._client.config.api_key.get_secret_value()
-        try:
-            from pd_mcp import settings
-
-            key = settings.load().api_key
-        except Exception:  # a broken environment has no key to hide either
-            return ""
-        return key.get_secret_value().strip() if key else ""
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-
-
-def _live_status(runtime: Runtime) -> LiveStatus:
-    """The subscriptions' poller manager, polling through the runtime's one client."""
-    from pd_mcp import settings
-    from pd_mcp.errors import ConfigError
-    from pd_mcp.live import DEFAULT_LIFETIME, LiveStatus
-
-    try:
-        lifetime = settings.load().lifetime(DEFAULT_LIFETIME)
-    except ConfigError as exc:
-        log.warning("%s; using %g s", exc.message, DEFAULT_LIFETIME)
-        lifetime = DEFAULT_LIFETIME
-
-    async def fetch(dataset_id: str) -> Counts:
-        return (await runtime.client().status(dataset_id, retry=False)).counts
-
-    return LiveStatus(fetch, clock=runtime.clock, lifetime=lifetime)
-
-
-def _completer(runtime: Runtime) -> DatasetCompleter:
-    from pd_mcp.completion import DatasetCompleter
-
-    def lister() -> Callable[[str], Awaitable[DatasetPage]]:
-        return runtime.client().list_datasets
-
-    clock = runtime.clock
-    return DatasetCompleter(lister, now=clock.now if clock is not None else time.monotonic)
-
-
 def _doc(text: str) -> str:
     """A description as the model reads it: paragraphs without the source's line breaks."""
     return "\n\n".join(" ".join(p.split()) for p in text.strip().split("\n\n"))
 
 
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
-
-
 def tool_result(report: DatasetStatus, secret: str) -> CallToolResult:
-    """A report as the tools return it (the command line's `--json` prints its structured content)."""
-    from pd_mcp.report import render_text
+    """A report as the tools return it: `report.structured` (also what `--json` prints) and its text."""
+    from pd_mcp.report import render_text, structured
 
-    structured = report.model_dump(mode="json")
-    if len(secret) >= 4 and secret in report.message + str(structured):
-        structured = json.loads(_scrub(json.dumps(structured), secret))
     return CallToolResult(
         content=[TextContent(type="text", text=_scrub(render_text(report), secret))],
-        structured_content=structured,
+        structured_content=structured(report, secret),
     )
 
 
