@@ -19,7 +19,9 @@ same run (A, B, C, A, B, C, ...), and reported as a ratio to that baseline.
 2. Call latency on warm servers, p50 and p99, over stdio and Streamable HTTP,
    against the bare server's trivial tool, its one-GET tool, and a direct
    keep-alive `httpx.AsyncClient` GET of the same sandbox URL.
-3. Waiting: bench/wait_bench.py (the waiting issue's benchmark), run as it is.
+3. Waiting: bench/wait_bench.py (the waiting issue's benchmark), run as it is;
+   then (section "live") bench/live_bench.py: N subscribers of one dataset
+   against one waiter, in upstream requests and change-to-update delay.
 4. Load: N concurrent MCP sessions (real `mcp.Client`s) over Streamable HTTP
    against one `pd-mcp serve --transport http` with its default budget:
    throughput, p99, errors, and the most upstream requests the sandbox saw in
@@ -64,6 +66,7 @@ HERE = Path(__file__).resolve().parent
 BARE_SERVER = HERE / "bare_server.py"
 SANDBOX_PROCESS = HERE / "sandbox_process.py"
 WAIT_BENCH = HERE / "wait_bench.py"
+LIVE_BENCH = HERE / "live_bench.py"
 
 LEGACY = "2025-11-25"
 MODERN = "2026-07-28"
@@ -86,7 +89,7 @@ CALL_TIMEOUT = 30.0  # one call on a warm server
 EXIT_TIMEOUT = 10.0  # stdin closed → process gone
 READY_TIMEOUT = 60.0  # an HTTP server listening
 LOAD_TIMEOUT = 240.0  # one load step, all sessions
-SECTIONS = ("start", "latency", "peer", "wait", "load", "imports")
+SECTIONS = ("start", "latency", "peer", "wait", "live", "load", "imports")
 
 
 class BenchError(RuntimeError):
@@ -908,20 +911,27 @@ def waiting(procs: Processes, plan: Plan, quick: bool, env: dict[str, str]) -> t
             "`python bench/wait_bench.py` and includes its output.",
             None,
         )
-    argv = [sys.executable, str(WAIT_BENCH)]
+    return script_section(procs, plan, WAIT_BENCH, quick, env)
+
+
+def script_section(
+    procs: Processes, plan: Plan, script: Path, quick: bool, env: dict[str, str]
+) -> tuple[str, bool | None]:
+    """Run a section's own benchmark script (`python bench/<script>`) and include its report verbatim."""
+    argv = [sys.executable, str(script)]
     if quick:
         # Read, not run: a script without argparse would take `--help` for a full run.
-        if '"--quick"' not in WAIT_BENCH.read_text(errors="replace"):
-            return "Skipped on --quick (bench/wait_bench.py has no --quick); run without --quick.", None
+        if '"--quick"' not in script.read_text(errors="replace"):
+            return f"Skipped on --quick (bench/{script.name} has no --quick); run without --quick.", None
         argv.append("--quick")
-    proc = procs.spawn("wait-bench", argv, env, pipes="out")
+    proc = procs.spawn(script.stem, argv, env, pipes="out")
     try:
         out, _ = proc.communicate(timeout=plan.wait_timeout)
     except subprocess.TimeoutExpired:
-        return f"bench/wait_bench.py did not finish within {plan.wait_timeout:g} s; stopped.", False
+        return f"bench/{script.name} did not finish within {plan.wait_timeout:g} s; stopped.", False
     finally:
         procs.stop(proc)
-    shown = " ".join(["python bench/wait_bench.py", *argv[2:]])
+    shown = " ".join([f"python bench/{script.name}", *argv[2:]])
     text = out.decode(errors="replace").rstrip()
     ok = proc.returncode == 0
     status = "" if ok else f"\n\n(exit status {proc.returncode}; its stderr is in the log directory)"
@@ -1357,6 +1367,11 @@ def run_sections(
             text, wait_ok = waiting(procs, plan, args.quick, env)
             passed = passed and wait_ok is not False
             emit("## 3. Waiting\n\n" + text)
+        if "live" in sections:
+            print(f"3b. subscriptions ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
+            text, live_ok = script_section(procs, plan, LIVE_BENCH, args.quick, env)
+            passed = passed and live_ok is not False
+            emit("## 3b. Subscriptions against one waiter\n\n" + text)
         if "load" in sections:
             print(f"4. load ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             steps = load(procs, plan, cmd, sandbox)
