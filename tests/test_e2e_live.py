@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 from e2e_support import MODES, PD_MCP, TEST_TIMEOUT, base_env, http_server, sandbox_env, sandbox_options
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from pd_mcp.sandbox import RunningSandbox, running_sandbox
@@ -90,3 +90,16 @@ async def test_a_subscription_over_http_follows_a_sync_to_its_end(mode: str, tmp
     ):
         updates, reports = await _follow(server.url, mode)
         _check(updates, reports, sandbox)
+
+
+async def test_stateless_http_refuses_a_legacy_subscription_with_advice(tmp_path: Path) -> None:
+    with (
+        running_sandbox(sandbox_options()) as sandbox,
+        http_server(["--stateless"], {**base_env(), **sandbox_env(sandbox)}, tmp_path) as server,
+    ):
+        with anyio.fail_after(TEST_TIMEOUT):
+            async with Client(server.url, mode="legacy", read_timeout_seconds=TEST_TIMEOUT) as client:
+                with pytest.raises(MCPError) as caught:
+                    await client.subscribe_resource(_uri(DATASET))
+        assert "wait_for_dataset_sync" in caught.value.error.message
+        assert DATASET not in sandbox.sandbox.dataset_requests
