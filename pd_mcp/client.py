@@ -396,8 +396,8 @@ def parse_datasets(
             )
     raw_total = data.get("total_items" if api_version == "v2" else "total")
     total = raw_total if isinstance(raw_total, int) and not isinstance(raw_total, bool) else len(entries)
-    if api_version == "v1":  # a number of pages: more than one page means more than a page of datasets
-        total = len(entries) if total <= 1 else max(len(entries) + 1, (total - 1) * page_size + 1)
+    if api_version == "v1":  # a number of pages: at least one more dataset per page beyond the first
+        total = len(entries) if total <= 1 else (total - 1) * page_size + 1
     return DatasetPage(records=tuple(entries), total=max(total, len(entries)))
 
 

@@ -113,3 +113,18 @@ async def test_other_references_complete_to_nothing(mode: str) -> None:
     prompt = PromptReference(type="ref/prompt", name="nope")
     assert (await complete(setup.server, mode, "ds", ref=prompt)).values == []
     assert setup.sandbox.requests == []
+
+
+def test_the_listing_parser_keeps_usable_records_and_reads_v1_pages() -> None:
+    from pd_mcp.client import parse_datasets
+
+    data = {
+        "records": [{"id": "a", "name": "A\x00", "description": None}, {"name": "no id"}, "junk"],
+        "total": 3,
+    }
+    page = parse_datasets(data, "v1", 1, None)
+    assert [(e.id, e.name, e.description) for e in page.records] == [("a", "A ", "")]
+    assert page.total == 3  # three pages of one
+    assert parse_datasets({"records": [], "total_items": 0}, "v2", 10, None).total == 0
+    with pytest.raises(Exception, match="records"):
+        parse_datasets({"total_items": 1}, "v2", 10, None)
