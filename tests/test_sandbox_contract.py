@@ -1,4 +1,4 @@
-# Contract tests: every answer the sandbox gives on the four dataset endpoints,
+# Contract tests: every answer the sandbox gives on its dataset endpoints,
 # for every scenario, both API versions and several moments, is checked against
 # Powerdrill's own OpenAPI documents. If the sandbox drifts from the documents,
 # the MCP server would be tested against an API that does not exist; this file

@@ -1,7 +1,7 @@
 # Public face of the sandbox: a simulated Powerdrill API on loopback, so the
 # MCP server can be demonstrated, tested and benchmarked with no credentials
 # and no network. Importing this package defines things only; nothing starts.
-"""A simulated Powerdrill API (dataset status and data-source listing, v2 and v1).
+"""A simulated Powerdrill API (dataset status, data-source and dataset listings, v2 and v1).
 
     from pd_mcp.sandbox import running_sandbox, SANDBOX_USER_ID, SANDBOX_API_KEY
 

@@ -1,5 +1,5 @@
-# The simulated Powerdrill API as a Starlette app: the two dataset endpoints of
-# v2 and v1 (status and data-source listing), with Powerdrill's authentication,
+# The simulated Powerdrill API as a Starlette app: the dataset endpoints of
+# v2 and v1 (status, data-source listing, dataset listing), with Powerdrill's authentication,
 # error envelope, rate limit and trace ids, plus opt-in fault injection and a
 # request log. It exists so the MCP server, its tests, the demo and benchmarks
 # can run against realistic answers with no credentials and no network.
@@ -13,13 +13,17 @@ Choices where Powerdrill's documents leave room (all deliberate):
 - Order of checks: authentication, then the rate limit, then the paging
   parameters, then the dataset. Only requests that pass authentication count
   against the rate limit, and only admitted requests fill the window.
-- Faults (error, drop, malformed) apply only to requests to the four endpoints
+- Faults (error, drop, malformed) apply only to requests to the four per-dataset endpoints
   that passed authentication and the rate limit, so auth and 429 answers stay
   deterministic. Added latency applies to every request, 404s included.
   A malformed body replaces only a successful answer (code 0); for other
   answers the draw is made but has no effect.
 - v2 `total_items` counts every source that matches the filter (not just the
   page); v1 `total` is the number of pages, as the v1 document says.
+- The dataset listing (`/v2/team/datasets`, `/v1/team/datasets`) lists
+  `scenarios.CATALOGUE`, filtered by `search` (v1 `name`) as a case-insensitive
+  part of the name or description; it is authenticated and rate-limited like
+  the rest, never faulted, and starts no dataset's clock.
 - A dataset's clock starts with the first request for it that passes
   authentication, the rate limit and parameter checks ("first asked about").
 """
@@ -208,7 +212,7 @@ class LoggedRequest:
     api_key_present: bool
     external_trace_id: str | None
     trace_id: str  # the x-pd-trace-id sent back
-    dataset_id: str | None = None  # set for the four dataset endpoints
+    dataset_id: str | None = None  # set for the four per-dataset endpoints
     status: int | None = None  # HTTP status sent (None until the response starts)
     code: int | None = None  # body code sent, when there was one
     fault: str | None = None  # e.g. "drop", "error-502", "malformed-html"
