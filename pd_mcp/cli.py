@@ -82,14 +82,26 @@ def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="check one dataset once")
     status.add_argument("dataset_id")
     status.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")
+    _sandbox_flag(status)
 
     wait = commands.add_parser("wait", help="wait until a dataset has finished syncing")
     wait.add_argument("dataset_id")
     wait.add_argument("--timeout", type=_seconds, default=300.0, help="seconds, 1 to 900 (default 300)")
     wait.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")
+    _sandbox_flag(wait)
 
-    commands.add_parser("check", help="check the configuration and that Powerdrill accepts it")
+    check = commands.add_parser("check", help="check the configuration and that Powerdrill accepts it")
+    _sandbox_flag(check)
     return parser
+
+
+def _sandbox_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="ask a simulated Powerdrill API started inside this process (no credentials needed); "
+        "every line says it is simulated",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,11 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logging("WARNING")
         from pd_mcp import commands as cmd
 
-        if command == "status":
-            return cmd.status(args.dataset_id, as_json=args.json)
-        if command == "wait":
-            return cmd.wait(args.dataset_id, args.timeout, as_json=args.json)
-        return cmd.check()
+        with cmd.simulated_powerdrill() if args.sandbox else contextlib.nullcontext():
+            if command == "status":
+                return cmd.status(args.dataset_id, as_json=args.json, simulated=args.sandbox)
+            if command == "wait":
+                return cmd.wait(args.dataset_id, args.timeout, as_json=args.json, simulated=args.sandbox)
+            return cmd.check(simulated=args.sandbox)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
@@ -42,11 +43,48 @@ _API_KEY = "POWERDRILL_PROJECT_API_KEY"
 _API_URL = "POWERDRILL_API_URL"
 
 
-class _Output:
-    """Writes lines to stdout and stderr with the API key scrubbed, and survives a closed pipe."""
+SIMULATED_MARK = "[simulated] "  # starts every line a `--sandbox` command prints, JSON aside
 
-    def __init__(self, secret: str = "") -> None:
+
+@contextlib.contextmanager
+def simulated_powerdrill() -> Iterator[None]:
+    """`--sandbox`: the simulated Powerdrill API on loopback, and this process's environment pointing at it.
+
+    The commands then run exactly as against Powerdrill; a `POWERDRILL_API_VERSION`
+    already set is kept (the sandbox speaks v1 and v2), everything else is replaced
+    for the duration and restored after.
+    """
+    from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, SandboxOptions, running_sandbox
+
+    with running_sandbox(SandboxOptions.from_env()) as sb:
+        values = {_API_URL: sb.url, _USER_ID: SANDBOX_USER_ID, _API_KEY: SANDBOX_API_KEY}
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 status check`, `2 status checks`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+class _Output:
+    """Writes lines to stdout and stderr with the API key scrubbed, and survives a closed pipe.
+
+    With `mark`, every line starts with it (the `--sandbox` commands' `[simulated] `);
+    `raw` output (JSON for scripts) is written as it is.
+    """
+
+    def __init__(self, secret: str = "", mark: str = "") -> None:
         self.secret = secret
+        self.mark = mark
         for stream in (sys.stdout, sys.stderr):
             # A terminal that cannot show a character gets a '?' instead of a UnicodeEncodeError.
             reconfigure = getattr(stream, "reconfigure", None)
@@ -59,16 +97,19 @@ class _Output:
     def scrub(self, text: str) -> str:
         return text.replace(self.secret, "[redacted]") if len(self.secret) >= 4 else text
 
-    def _write(self, stream: TextIO, text: str, scrubbed: bool) -> None:
+    def _write(self, stream: TextIO, text: str, scrubbed: bool, raw: bool = False) -> None:
+        text = text if scrubbed else self.scrub(text)
+        if self.mark and not raw:
+            text = "\n".join(self.mark + line for line in text.split("\n"))
         try:
-            print(text if scrubbed else self.scrub(text), file=stream, flush=True)
+            print(text, file=stream, flush=True)
         except BrokenPipeError:  # e.g. `pd-mcp status x | head -1`: the reader has gone
             # Point the stream at devnull, so the flush at exit does not complain either.
             with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
-    def out(self, text: str) -> None:
-        self._write(sys.stdout, text, False)
+    def out(self, text: str, *, raw: bool = False) -> None:
+        self._write(sys.stdout, text, False, raw)
 
     def err(self, text: str, *, scrubbed: bool = False) -> None:
         """`scrubbed=True`: the caller has scrubbed `text` already."""
@@ -78,14 +119,14 @@ class _Output:
 # --- status and wait -----------------------------------------------------------------------
 
 
-def status(dataset_id: str, *, as_json: bool) -> int:
+def status(dataset_id: str, *, as_json: bool, simulated: bool = False) -> int:
     """One check; exit 0 ready, 1 failed/partially failed/empty, 2 syncing, 3 error."""
-    return _report(dataset_id, None, as_json)
+    return _report(dataset_id, None, as_json, simulated)
 
 
-def wait(dataset_id: str, timeout: float, *, as_json: bool) -> int:
+def wait(dataset_id: str, timeout: float, *, as_json: bool, simulated: bool = False) -> int:
     """Wait with a progress bar (or plain lines); exit 0 ready, 1 failures/empty, 2 timed out, 3 error."""
-    return _report(dataset_id, timeout, as_json)
+    return _report(dataset_id, timeout, as_json, simulated)
 
 
 def exit_code(structured: dict[str, Any]) -> int:
@@ -97,8 +138,8 @@ def exit_code(structured: dict[str, Any]) -> int:
     return EXIT_NOT_READY
 
 
-def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
-    out = _Output()
+def _report(dataset_id: str, timeout: float | None, as_json: bool, simulated: bool = False) -> int:
+    out = _Output(mark=SIMULATED_MARK if simulated else "")
     action = "check" if timeout is None else "wait for"
     try:
         from pd_mcp.errors import PdMcpError
@@ -108,7 +149,7 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
         runtime = Runtime()
         out.secret = runtime.secret()
     except Exception as exc:  # a broken installation: say so in one line
-        return _unexpected(out, exc, f"{action} dataset {dataset_id}")
+        return _failed(out, as_json, dataset_id, exc, _unexpected(out, exc, f"{action} dataset {dataset_id}"))
 
     async def run() -> DatasetStatus:
         from pd_mcp import validation
@@ -124,7 +165,7 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
             from pd_mcp.waiter import wait_for_sync
 
             validation.timeout_seconds(timeout)
-            with progress_view(dataset_id, timeout) as on_progress:
+            with progress_view(dataset_id, timeout, mark=out.mark) as on_progress:
                 return await wait_for_sync(
                     client, dataset_id, timeout, clock=runtime.clock, on_progress=on_progress
                 )
@@ -135,16 +176,47 @@ def _report(dataset_id: str, timeout: float | None, as_json: bool) -> int:
         report = anyio.run(run)
     except PdMcpError as exc:
         _explain(out, exc, dataset_id, action)
-        return EXIT_ERROR
+        return _failed(out, as_json, dataset_id, exc, EXIT_ERROR)
     except Exception as exc:
-        return _unexpected(out, exc, f"{action} dataset {dataset_id}")
+        return _failed(out, as_json, dataset_id, exc, _unexpected(out, exc, f"{action} dataset {dataset_id}"))
 
     structured = structured_content(report, out.secret)
     if as_json:
-        out.out(json.dumps(structured, indent=2, ensure_ascii=False))
+        out.out(json.dumps(structured, indent=2, ensure_ascii=False), raw=True)
     else:
         out.out(render_for_person(report))
     return exit_code(structured)
+
+
+def _failed(out: _Output, as_json: bool, dataset_id: str, exc: BaseException, code: int) -> int:
+    """With `--json`, a failure is a JSON object on stdout too (the sentences stay on stderr)."""
+    if as_json:
+        out.out(json.dumps(error_object(dataset_id, exc, out.scrub), indent=2, ensure_ascii=False), raw=True)
+    return code
+
+
+def error_object(dataset_id: str, exc: BaseException, scrub: Any = str) -> dict[str, Any]:
+    """What `status --json` and `wait --json` print on failure: the error's kind, its text, the facts."""
+    from pd_mcp import errors
+
+    if isinstance(exc, errors.PdMcpError):
+        error: dict[str, Any] = {
+            "type": type(exc).__name__,
+            "message": scrub(exc.message),
+            "retryable": exc.retryable,
+        }
+        if isinstance(exc, errors.UpstreamError):
+            error["trace_id"] = exc.trace_id
+            error["code"] = exc.code
+        if getattr(exc, "simulated", False):
+            error["simulated"] = True
+    else:
+        error = {
+            "type": "InternalError",
+            "message": f"pd-mcp failed unexpectedly ({type(exc).__name__}); this is a bug in pd-mcp.",
+            "retryable": False,
+        }
+    return {"dataset_id": dataset_id, "error": error}
 
 
 def render_for_person(report: DatasetStatus) -> str:
@@ -169,7 +241,7 @@ def render_for_person(report: DatasetStatus) -> str:
     timed_out = isinstance(report, WaitResult) and report.timed_out
     if isinstance(report, WaitResult):
         end = "the deadline came first" if timed_out else "syncing is over"
-        lines.append(f"  waited {report.waited_seconds:.1f} s, {report.polls} status checks: {end}")
+        lines.append(f"  waited {report.waited_seconds:.1f} s, {plural(report.polls, 'status check')}: {end}")
     trace = f"trace id {report.trace_id}, " if report.trace_id else ""
     lines.append(f"  {trace}checked at {report.checked_at}, API {report.api_version}")
     lines.append(_next_step(report.verdict, report.dataset_id, timed_out))
@@ -244,9 +316,9 @@ def _unexpected(out: _Output, exc: BaseException, what: str) -> int:
 # --- check ---------------------------------------------------------------------------------
 
 
-def check() -> int:
+def check(*, simulated: bool = False) -> int:
     """Say precisely what is wrong with the setup; exit 0 only when Powerdrill accepts it."""
-    out = _Output()
+    out = _Output(mark=SIMULATED_MARK if simulated else "")
     try:
         from pd_mcp import settings
 

@@ -10,6 +10,7 @@ sandbox's valid key is a canary: it must never appear in any output.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -401,3 +402,130 @@ def test_check_accepts_the_official_servers_url_form(sandbox: Any) -> None:
     result = run("check", env=configured(sandbox, POWERDRILL_API_URL=sandbox.url + "/v1/team"))
     assert result.code == 0, result.both
     assert "API v1" in result.out
+
+
+# --- --sandbox, JSON errors, heartbeat, narrow bar, plurals ----------------------------------
+
+MARK = "[simulated] "
+
+
+def lines_of(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["status", "ds-ready"], 0),
+        (["status", "ds-failed"], 1),
+        (["wait", "ds-sync-1", "--timeout", "30"], 0),
+    ],
+)
+def test_sandbox_flag_answers_in_one_terminal_and_marks_every_line(command: list[str], code: int) -> None:
+    result = run(*command, "--sandbox", env=clean_environment())
+    assert result.code == code, result.both
+    assert lines_of(result.out) and lines_of(result.err if command[0] == "wait" else result.out)
+    for line in lines_of(result.both):
+        assert line.startswith(MARK), line
+
+
+def test_check_with_the_sandbox_flag_passes_and_marks_every_line() -> None:
+    result = run("check", "--sandbox", env=clean_environment())
+    assert result.code == 0, result.both
+    assert all(line.startswith(MARK) for line in lines_of(result.both)), result.both
+    assert "accepted" in result.both
+
+
+def test_sandbox_flag_with_json_prints_plain_json_marked_simulated() -> None:
+    result = run("status", "ds-ready", "--sandbox", "--json", env=clean_environment())
+    assert result.code == 0
+    report = json.loads(result.out)
+    assert report["simulated"] is True and report["verdict"] == "ready"
+
+
+@pytest.mark.parametrize("command", [["status"], ["wait", "--timeout", "5"]])
+def test_json_failure_is_a_json_error_on_stdout_with_the_same_exit_code(
+    sandbox: Any, command: list[str]
+) -> None:
+    result = run(*command, "ds-missing-xyz", "--json", env=configured(sandbox))
+    assert result.code == 3
+    answer = json.loads(result.out)
+    assert answer["dataset_id"] == "ds-missing-xyz"
+    assert answer["error"]["type"] == "DatasetNotFound" and answer["error"]["retryable"] is False
+    assert answer["error"]["message"] and "trace_id" in answer["error"]
+    assert "could not" in result.err  # the sentence for a person stays on stderr
+
+
+def test_json_failure_without_configuration_or_with_a_bad_id_is_json_too() -> None:
+    missing = run("status", "ds-ready", "--json", env=clean_environment())
+    assert missing.code == 3 and json.loads(missing.out)["error"]["type"] == "ConfigError"
+    bad = run("wait", "not a valid id!", "--json", env=clean_environment())
+    assert bad.code == 3 and json.loads(bad.out)["error"]["type"] == "InvalidArgument"
+
+
+def test_one_status_check_reads_right(sandbox: Any) -> None:
+    result = run("wait", "ds-ready", "--timeout", "10", env=configured(sandbox))
+    assert result.code == 0
+    assert "1 status check:" in result.out and "1 status checks" not in result.out
+
+
+def test_plural() -> None:
+    from pd_mcp.commands import plural
+
+    assert [plural(n, "status check") for n in (0, 1, 2)] == [
+        "0 status checks",
+        "1 status check",
+        "2 status checks",
+    ]
+
+
+def test_plain_lines_have_a_heartbeat_at_least_every_10_seconds() -> None:
+    """A wait whose counts never change, with a request that hangs: the log still moves."""
+    import io
+
+    import anyio
+
+    from pd_mcp.progress_view import TICK, PlainLines
+
+    now = [0.0]
+    stream = io.StringIO()
+    lines = PlainLines("ds-stuck", 60, stream, clock=lambda: now[0])
+    stamps = [0.0]
+    changes = {3.0: (1, 4, "1 of 4 done."), 20.0: (1, 4, "1 of 4 done."), 41.0: (2, 4, "2 of 4 done.")}
+    while now[0] < 60:
+        now[0] = round(now[0] + TICK, 3)
+        if now[0] in changes:
+            anyio.run(lines.on_progress, *changes[now[0]])
+        before = stream.getvalue().count("\n")
+        lines.tick()
+        if stream.getvalue().count("\n") > before or now[0] in changes:
+            stamps.append(now[0])
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert max(gaps) < 10, gaps
+    text = stream.getvalue()
+    assert "Still waiting: 1 of 4 data sources settled." in text
+    assert text.count("1 of 4 done.") == 1  # an unchanged report is not repeated, the heartbeat says it
+
+
+def test_the_bar_is_readable_at_50_columns() -> None:
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from pd_mcp.progress_view import bar_columns
+
+    for width, dataset in (
+        (50, "ds-a-rather-long-dataset-identifier-0123456789"),
+        (50, "ds-sync-2"),
+        (100, "ds-x"),
+    ):
+        console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+        progress = Progress(*bar_columns(dataset, 300, width, MARK), console=console)
+        task = progress.add_task(dataset, total=8)
+        progress.update(task, completed=3)
+        console.print(progress.make_tasks_table(progress.tasks))
+        (line,) = lines_of(console.file.getvalue())  # type: ignore[attr-defined]
+        assert len(line) <= width, line
+        assert "3/8" in line and line.strip().startswith(MARK.strip()), line
+        assert dataset[:6] in line
