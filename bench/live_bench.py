@@ -30,12 +30,13 @@ import random
 import statistics
 import sys
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import httpx
 from mcp import Client
+from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from pydantic import SecretStr
 
 from pd_mcp.client import PowerdrillClient
@@ -120,8 +121,8 @@ async def subscribers(t: int, n: int) -> dict[str, Any]:
     arrivals: list[list[float]] = [[] for _ in range(n)]
     final = anyio.Event()
 
-    def handler(i: int) -> Callable[[Any], Awaitable[None]]:
-        async def on_message(message: Any) -> None:
+    def handler(i: int) -> MessageHandlerFnT:
+        async def on_message(message: IncomingMessage) -> None:
             if getattr(message, "method", None) == "notifications/resources/updated":
                 arrivals[i].append(clock.now())
 
