@@ -15,8 +15,9 @@ When Redis is unreachable or frozen (short timeouts, no client retries: with
 redis-py's defaults a SIGSTOPped Redis hung every acquire past 5 s), the replica
 spaces its own requests at its share of the replicas it last saw alive (heartbeats
 in a sorted set with a TTL) and logs one warning; the heartbeat notices Redis back,
-logs one more, and for `GRACE` seconds every request takes both a shared slot and
-its local share, so replicas that have not noticed yet cannot add a burst. Requests
+logs one more, and until every replica it saw before has beaten again (plus one
+second) every request takes both a shared slot and its local share, so replicas
+that have not noticed yet cannot add a burst. Requests
 queued during the outage wait behind the one lock, so none is granted twice.
 """
 
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,7 +41,10 @@ log = logging.getLogger("pd_mcp.budget")
 REDIS_TIMEOUT = 0.3  # seconds for any one Redis command, connecting included
 HEARTBEAT = 1.0  # seconds between heartbeats (and between probes while Redis is down)
 ALIVE_TTL = 3.5  # a replica not heard of for this long no longer counts
-GRACE = HEARTBEAT + 1.5  # after Redis is back: every replica has probed, and one window has passed
+LATE = 0.005  # seconds late past a shared slot after which it is given up
+LATE_TRIES = 3
+WINDOW = 1.1  # one of Powerdrill's one-second windows, and a margin
+GRACE_CAP = 2 * ALIVE_TTL + WINDOW  # a replica not back by then has gone
 
 # Reserve the next slot: returns microseconds to wait. GCRA without burst credit:
 # the theoretical arrival time never lags Redis's clock, so an idle budget saves nothing up.
@@ -116,6 +121,8 @@ class RedisBudget:
         self.shared = True  # False while Redis is unreachable
         self.replicas = 1  # as last seen in Redis
         self._grace_until = -1.0
+        self._grace_cap = -1.0
+        self._awaiting = 0  # replicas to see beating again before the grace may end
         self._beats: asyncio.Task[None] | None = None
 
     # --- the budget -------------------------------------------------------------------
@@ -125,25 +132,33 @@ class RedisBudget:
             await self._beat()  # learn how many replicas there are before the first request
             self._beats = asyncio.get_running_loop().create_task(self._beat_forever())
         async with self._lock:  # one waiter per process: at most one booked slot
-            now = self._clock()
-            local = share_interval(self.rate, self.replicas)
-            at: float | None = None
-            if self.shared:
-                try:
-                    waited = await self._call(self._reserve([self._tat_key], [self._interval_us()]))
-                except Exception as exc:
-                    self._lost(exc)
-                else:
-                    at = now + int(waited) / 1e6
-                    if now < self._grace_until:
-                        at = max(at, self._spacer.reserve(now, local))
-                    else:
-                        self._spacer.not_before(at + local)
-            if at is None:
-                at = self._spacer.reserve(self._clock(), local)
-            delay = at - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
+            for _ in range(LATE_TRIES):
+                at = await self._book()
+                delay = at - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+                # Woken late (a busy machine): sending now would crowd the next slots, so the
+                # slot is lost and another booked, a few times at most.
+                if not self.shared or self._clock() - at <= LATE:
+                    return
+
+    async def _book(self) -> float:
+        """The moment of this replica's next request: a shared slot, or its local share."""
+        now = self._clock()
+        local = share_interval(self.rate, self.replicas)
+        if self.shared:
+            try:
+                waited = await self._call(self._reserve([self._tat_key], [self._interval_us()]))
+            except Exception as exc:
+                self._lost(exc)
+            else:
+                # From the answer's arrival, not the ask: a slow round trip must not move the slot early.
+                at = self._clock() + int(waited) / 1e6
+                if now < self._grace_until:
+                    return max(at, self._spacer.reserve(now, local))
+                self._spacer.not_before(at + local)
+                return at
+        return self._spacer.reserve(self._clock(), local)
 
     def _interval_us(self) -> int:
         return round(shared_interval(self.rate) * 1e6)
@@ -161,15 +176,27 @@ class RedisBudget:
         except Exception as exc:
             self._lost(exc)
             return
-        self.replicas = max(1, int(alive))
-        if not self.shared:
+        came_back = not self.shared
+        now = self._clock()
+        seen = max(1, int(alive))
+        if came_back:
+            # Keep the local share too until every replica seen before the outage beats again
+            # (then none is still spending its share alone), and one more second after that.
             self.shared = True
-            self._grace_until = self._clock() + GRACE
+            self._awaiting = self.replicas
+            self._grace_until = math.inf
+            self._grace_cap = now + GRACE_CAP
+        if self._awaiting and (seen >= self._awaiting or now >= self._grace_cap):
+            self._awaiting = 0
+            self._grace_until = now + WINDOW
+        # A restarted Redis has forgotten the others until they beat again: never count fewer
+        # replicas during the grace than before the outage.
+        self.replicas = max(self.replicas, seen) if now < self._grace_until else seen
+        if came_back:
             log.warning(
-                "shared request budget: Redis at %s answers again; %d replicas share %g requests per "
+                "shared request budget: Redis at %s answers again; the replicas share %g requests per "
                 "second again",
                 self.where,
-                self.replicas,
                 self.rate,
             )
 
