@@ -26,6 +26,9 @@ same run (A, B, C, A, B, C, ...), and reported as a ratio to that baseline.
    against one `pd-mcp serve --transport http` with its default budget:
    throughput, p99, errors, and the most upstream requests the sandbox saw in
    any one second, against the budget.
+4b. Fleet (section "fleet"): bench/fleet_bench.py: replicas x clients on one
+   Redis, busiest second and throughput as a fraction of the budget, acquire
+   overhead, upstream connections at 500 clients.
 5. Where the start-up goes (`-X importtime`, for information; not on --quick).
 6. The peer and the command line: bench/peer.py (section "peer", run after
    section 2): pd-mcp beside a server on the official TypeScript SDK, and
@@ -67,6 +70,7 @@ BARE_SERVER = HERE / "bare_server.py"
 SANDBOX_PROCESS = HERE / "sandbox_process.py"
 WAIT_BENCH = HERE / "wait_bench.py"
 LIVE_BENCH = HERE / "live_bench.py"
+FLEET_BENCH = HERE / "fleet_bench.py"
 
 LEGACY = "2025-11-25"
 MODERN = "2026-07-28"
@@ -89,7 +93,7 @@ CALL_TIMEOUT = 30.0  # one call on a warm server
 EXIT_TIMEOUT = 10.0  # stdin closed → process gone
 READY_TIMEOUT = 60.0  # an HTTP server listening
 LOAD_TIMEOUT = 240.0  # one load step, all sessions
-SECTIONS = ("start", "latency", "peer", "wait", "live", "load", "imports")
+SECTIONS = ("start", "latency", "peer", "wait", "live", "load", "fleet", "imports")
 
 
 class BenchError(RuntimeError):
@@ -1376,6 +1380,11 @@ def run_sections(
             print(f"4. load ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             steps = load(procs, plan, cmd, sandbox)
             emit("## 4. Load: concurrent Streamable HTTP sessions\n\n" + load_report(steps))
+        if "fleet" in sections:
+            print(f"4b. fleet ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
+            text, fleet_ok = script_section(procs, plan, FLEET_BENCH, args.quick, env)
+            passed = passed and fleet_ok is not False
+            emit("## 4b. A fleet of replicas sharing one budget in Redis\n\n" + text)
         if "imports" in sections:
             print(f"5. import time ... (at {time.monotonic() - began:.0f} s)", file=sys.stderr)
             emit("## 5. Where the start-up goes (import time)\n\n" + import_report(procs, cmd))
