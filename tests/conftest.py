@@ -6,6 +6,7 @@ respx, and subprocess servers point at a loopback port where nothing listens.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -40,6 +41,34 @@ def _no_powerdrill_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials of the developer's shell must never reach a test (or a real host)."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+# A test that starts a process must carry the `process` marker, so that the fast lane
+# (`pytest -m "not process"`) stays fast and the marker stays true as tests are added: an
+# unmarked test that spawns anything (subprocess, asyncio or anyio, in a fixture too) fails.
+_process_allowed = True
+_popen_init = subprocess.Popen.__init__
+
+
+def _guarded_popen_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+    if not _process_allowed:
+        raise AssertionError(f"this test starts a process ({args!r}): mark it @pytest.mark.process")
+    _popen_init(self, args, *rest, **kw)
+
+
+subprocess.Popen.__init__ = _guarded_popen_init  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _process_allowed
+    _process_allowed = item.get_closest_marker("process") is not None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    global _process_allowed
+    _process_allowed = True
 
 
 def make_config(version: str = "v2", *, base_url: str = BASE_URL, **kw: Any) -> ApiConfig:

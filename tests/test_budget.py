@@ -78,6 +78,7 @@ async def concurrently(client: mcp.Client, calls: list[tuple[str, dict[str, Any]
     return results
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("calls", "rate_limit", "budget"), [(200, "100", 100), (50, None, 20)])
 async def test_a_burst_through_a_server_process_never_exceeds_the_budget(
     calls: int, rate_limit: str | None, budget: int
@@ -103,6 +104,7 @@ async def test_a_burst_through_a_server_process_never_exceeds_the_budget(
     assert took >= (calls - 1) / budget - 0.5  # spaced out, not merely lucky
 
 
+@pytest.mark.process
 async def test_parallel_waits_through_a_server_process_share_the_budget() -> None:
     """Six waits at once on syncs of 1 to 3 s, with a budget of 3 requests per second.
 

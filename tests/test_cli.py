@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PD_MCP = Path(sys.executable).parent / ("pd-mcp.exe" if sys.platform == "win32" else "pd-mcp")
 HAVE_SANDBOX = (ROOT / "pd_mcp" / "sandbox").is_dir()
 
-pytestmark = pytest.mark.skipif(not HAVE_SANDBOX, reason="the sandbox has not landed yet")
+pytestmark = [
+    pytest.mark.skipif(not HAVE_SANDBOX, reason="the sandbox has not landed yet"),
+    pytest.mark.process,
+]
 
 CANARY_KEY = "pdk-CANARY-cli-5a4b3c2d1e"  # the sandbox's valid key in these tests
 WRONG_KEY = "pdk-WRONG-cli-0f9e8d7c6b"

@@ -315,6 +315,7 @@ def test_the_yaml_reader_reads_what_continue_would() -> None:
 # --- a new user's first try ------------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not (ROOT / "pd_mcp" / "sandbox").is_dir(), reason="the sandbox has not landed yet")
 async def test_sandbox_config_works_for_a_new_user(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exactly the command line of the sandbox config, started like Claude Desktop starts it."""

@@ -44,6 +44,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from pd_mcp.sandbox import RunningSandbox, running_sandbox
 
+pytestmark = pytest.mark.process
+
 TOKEN = "t0k3n"
 # A minimal 2025-11-25 initialize request, for probing the HTTP layer without a client.
 INITIALIZE = {

@@ -43,6 +43,8 @@ from mcp.client.stdio import stdio_client
 
 from pd_mcp.sandbox import RunningSandbox, running_sandbox
 
+pytestmark = pytest.mark.process
+
 
 @dataclass
 class StdioStack:

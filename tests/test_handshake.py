@@ -92,6 +92,7 @@ def _by_id(messages: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     return {m["id"]: m for m in responses}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("era", ["legacy", "modern"])
 async def test_early_answers_equal_the_sdk_answers_and_each_request_is_answered_once(
     manifest: dict[str, Any], cache: Path, era: str
@@ -108,6 +109,7 @@ async def test_early_answers_equal_the_sdk_answers_and_each_request_is_answered_
         assert message["jsonrpc"] == "2.0"
 
 
+@pytest.mark.process
 async def test_the_handshake_is_answered_before_the_sdk_is_loaded(
     manifest: dict[str, Any], cache: Path
 ) -> None:
@@ -142,6 +144,7 @@ async def test_the_handshake_is_answered_before_the_sdk_is_loaded(
         proc.wait(10)
 
 
+@pytest.mark.process
 async def test_without_a_recording_the_server_answers_normally_and_records_one(cache: Path) -> None:
     assert not cache.exists()
     out, _ = _session(_legacy(), {"XDG_CACHE_HOME": str(cache.parents[1])})
@@ -157,6 +160,7 @@ async def test_a_recording_from_another_build_is_ignored(manifest: dict[str, Any
     assert handshake.load() is None
 
 
+@pytest.mark.process
 async def test_a_tampered_recording_is_caught_and_dropped(manifest: dict[str, Any], cache: Path) -> None:
     """If a recording ever disagrees with the SDK, the server says so and the next start records anew."""
     manifest["legacy"]["2025-11-25"]["tools/list"]["tools"][0]["description"] = "stale"

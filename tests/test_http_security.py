@@ -294,6 +294,7 @@ async def test_the_right_token_does_not_excuse_a_foreign_host_or_origin(token: s
 # --- binding -------------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_loopback_is_the_default_bind() -> None:
     from pd_mcp.cli import build_parser
 
@@ -338,6 +339,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return subprocess.run([PD_MCP, *args], capture_output=True, text=True, timeout=30, env=base | env)
 
 
+@pytest.mark.process
 def test_the_command_line_refuses_unsafe_binds() -> None:
     no_token = run_cli("serve", "--transport", "http", "--host", "0.0.0.0", "--port", "0", env={})
     assert no_token.returncode != 0 and "PD_MCP_HTTP_TOKEN" in no_token.stderr, no_token
@@ -364,6 +366,7 @@ def non_loopback_address() -> str | None:
     return None
 
 
+@pytest.mark.process
 def test_a_real_server_listens_on_loopback_only() -> None:
     port = free_port()
     process = subprocess.Popen(

@@ -851,12 +851,14 @@ def _python(code: str, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", code], text=True, env=env, **kwargs)
 
 
+@pytest.mark.process
 def test_import_starts_nothing() -> None:
     code = "import threading, pd_mcp.sandbox;assert threading.active_count() == 1, threading.enumerate()"
     process = _python(code)
     assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.process
 def test_main_runs_until_ctrl_c() -> None:
     import signal
 

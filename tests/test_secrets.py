@@ -568,6 +568,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
         "server-crash",
     ],
 )
+@pytest.mark.process
 def test_a_server_at_debug_level_keeps_the_key_out_of_stdout_and_stderr(
     name: str, runs: dict[str, tuple[int, str, str]]
 ) -> None:
@@ -590,6 +591,7 @@ def test_a_server_at_debug_level_keeps_the_key_out_of_stdout_and_stderr(
     assert not leaks(err), err
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", list(CLI_UNREACHABLE))
 def test_the_command_line_against_an_unreachable_api_never_prints_the_key(
     name: str, runs: dict[str, tuple[int, str, str]]
@@ -602,6 +604,7 @@ def test_the_command_line_against_an_unreachable_api_never_prints_the_key(
     assert not leaks(err), err
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", list(CLI_ECHO))
 def test_the_command_line_against_an_echoing_upstream_never_prints_the_key(
     name: str, runs: dict[str, tuple[int, str, str]]

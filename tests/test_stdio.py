@@ -18,6 +18,8 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+pytestmark = pytest.mark.process
+
 CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 UNREACHABLE_URL = "http://127.0.0.1:9/api"  # port 9: nothing listens, connection refused
 INSTALLED = Path(sys.executable).parent / "pd-mcp"

@@ -31,6 +31,8 @@ import pytest
 
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, SandboxOptions, running_sandbox
 
+pytestmark = pytest.mark.process
+
 PD_MCP = str(Path(sys.executable).parent / "pd-mcp")
 LIMIT = 60.0  # no session here should come near this; it only bounds a hung process
 
