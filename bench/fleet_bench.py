@@ -134,8 +134,10 @@ def fleet_run(tmp: Path, replicas: int, clients: int, calls: int, rate: str = "2
         for p in ports:
             wait_port(p, "pd-mcp")
         urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
+        probes = arrivals(log)[1]  # wait_port's own connection
         anyio.run(drive, urls, [f"ds-bench-{i}" for i in range(calls)], clients)
         times, connections = arrivals(log)
+        connections -= probes
     span = max(times) - min(times)
     return busiest(times), (len(times) - 1) / span if span > 0 else 0.0, connections
 
