@@ -313,14 +313,16 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
         if cls is None:
             cls, meaning = _STATUSES.get(status, (None, None))
         if cls is None and status >= 500:
-            cls, meaning = UpstreamUnavailable, f"server error (HTTP {status})"
+            cls, meaning = UpstreamUnavailable, "server error"
         if cls is None:
             if code is None and status < 400:
                 raise MalformedResponse(
                     "Powerdrill's answer had no usable 'code'.", status=status, trace_id=trace_id
                 )
             cls, meaning = UpstreamError, "unexpected error"
-        detail = ", ".join(p for p in (f"HTTP {status}", f"code {code}" if code is not None else "") if p)
+            # "HTTP 200" next to "error" reads as a contradiction: a 200 answer shows only its code.
+        http = f"HTTP {status}" if status != 200 else ""
+        detail = ", ".join(p for p in (http, f"code {code}" if code is not None else "") if p)
         text = f"Powerdrill answered with an error: {meaning} ({detail}){said}."
         raise cls(text, status=status, code=code, trace_id=trace_id, retry_after=retry_after)
 

@@ -221,9 +221,9 @@ def error_object(dataset_id: str, exc: BaseException, scrub: Any = str) -> dict[
 
 def render_for_person(report: DatasetStatus) -> str:
     """The report for a terminal: the verdict sentence, the facts, and the next step as a command."""
+    from pd_mcp.messages import headline
     from pd_mcp.models import Counts, WaitResult
     from pd_mcp.report import SIMULATED_NOTE
-    from pd_mcp.verdict import headline
 
     counts = Counts(report.synched_count, report.synching_count, report.invalid_count)
     names = [s.name for s in report.failed_sources]

@@ -104,6 +104,12 @@ async def _drive(url: str, out: _Transcript) -> None:
                 f"failed={data.get('invalid_count')} total={data.get('total_count')}"
             )
             out.say(f"              {_first_line(result)}")
+            out.say(f"              for the user: {data.get('user_message')}")
+            if data.get("failed_sources_truncated"):
+                out.say(
+                    f"              failed_sources: {len(data.get('failed_sources', []))} of "
+                    f"failed_sources_total={data.get('failed_sources_total')} (failed_sources_truncated=true)"
+                )
             out.check(dataset, data.get("verdict"), expected)
 
         out.say()
@@ -128,8 +134,10 @@ async def _drive(url: str, out: _Transcript) -> None:
         out.end_progress()
         data = result.structured_content or {}
         waited, polls = data.get("waited_seconds"), data.get("polls")
-        out.say(f"  {data.get('verdict')} after {waited} s and {polls} status checks")
+        finished = data.get("finished_during_wait")
+        out.say(f"  {data.get('verdict')} after {waited} s and {polls} status checks ({finished} finished)")
         out.say(f"  {_first_line(result)}")
+        out.say(f"  for the user: {data.get('user_message')}")
         out.check("ds-syncing after waiting", data.get("verdict"), "ready")
 
         out.say()
@@ -151,7 +159,11 @@ async def _drive(url: str, out: _Transcript) -> None:
             "wait_for_dataset_sync", {"dataset_id": "ds-stuck", "timeout_seconds": 3}
         )
         data = result.structured_content or {}
-        out.say(f"  timed_out={data.get('timed_out')} isError={result.is_error}: {_first_line(result)}")
+        out.say(
+            f"  timed_out={data.get('timed_out')} finished_during_wait={data.get('finished_during_wait')} "
+            f"isError={result.is_error}: {_first_line(result)}"
+        )
+        out.say(f"  for the user: {data.get('user_message')}")
         out.check("ds-stuck times out", data.get("timed_out"), True)
 
 

@@ -15,17 +15,23 @@
         └── MalformedResponse     an answer that is not the documented JSON    retryable
 
 The tool layer turns any of these into an `isError` result in one place
-(`report.error_text`); nothing else formats errors for the assistant.
+(`report.error_text`), with the texts of `pd_mcp.messages`; nothing else formats errors.
 """
 
 from __future__ import annotations
+
+from pd_mcp.messages import next_step_for
 
 
 class PdMcpError(Exception):
     """Base class; `retryable` says whether the same request may succeed later."""
 
     retryable: bool = False
-    what_to_do: str = ""
+
+    @property
+    def what_to_do(self) -> str:
+        """The one next step for the assistant (its text is in `pd_mcp.messages`)."""
+        return next_step_for(type(self))
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -35,11 +41,6 @@ class PdMcpError(Exception):
 class ConfigError(PdMcpError):
     """The server's environment is incomplete or inconsistent."""
 
-    what_to_do = (
-        "Ask the user to fix the server's configuration in their MCP host settings; "
-        "`pd-mcp check` shows what is wrong."
-    )
-
 
 class InvalidArgument(PdMcpError):
     """A tool argument is not allowed; nothing was sent to Powerdrill."""
@@ -48,13 +49,9 @@ class InvalidArgument(PdMcpError):
         super().__init__(message)
         self.argument = argument
 
-    what_to_do = "Correct the argument and call the tool again."
-
 
 class UpstreamError(PdMcpError):
     """Powerdrill did not give a usable answer."""
-
-    what_to_do = "Tell the user; retrying the same request will not help."
 
     def __init__(
         self,
@@ -80,56 +77,36 @@ class UpstreamError(PdMcpError):
 
 
 class AuthenticationError(UpstreamError):
-    what_to_do = (
-        "Ask the user to check POWERDRILL_PROJECT_API_KEY and POWERDRILL_USER_ID "
-        "(the key may be wrong or expired); retrying will not help."
-    )
+    """The key or user id was refused."""
 
 
 class PermissionDenied(UpstreamError):
-    what_to_do = (
-        "The user or API key has no access to this dataset; check the dataset id with the user. "
-        "Retrying will not help."
-    )
+    """This key has no access to the dataset."""
 
 
 class DatasetNotFound(UpstreamError):
-    what_to_do = (
-        "Check the dataset id with the user (it must belong to the project of this API key). "
-        "Retrying will not help."
-    )
+    """No such dataset in this key's project."""
 
 
 class BadRequest(UpstreamError):
-    what_to_do = "Check the dataset id and POWERDRILL_USER_ID; retrying the same request will not help."
+    """Powerdrill rejected the parameters."""
 
 
 class RateLimited(UpstreamError):
     retryable = True
-    what_to_do = "Wait a little and call again; Powerdrill allows 20 requests per second per team."
 
 
 class UpstreamUnavailable(UpstreamError):
     retryable = True
-    what_to_do = "This is usually temporary: call again in a few seconds. Quote the trace id if it persists."
 
 
 class NetworkError(UpstreamError):
     retryable = True
-    what_to_do = (
-        "Powerdrill could not be reached; call again in a few seconds. If it keeps failing, "
-        "ask the user to check the network and POWERDRILL_API_URL."
-    )
 
 
 class RequestTimedOut(UpstreamError):
     retryable = True
-    what_to_do = "Powerdrill did not answer in time; call again in a few seconds."
 
 
 class MalformedResponse(UpstreamError):
     retryable = True
-    what_to_do = (
-        "Powerdrill's answer could not be understood, so no verdict is given; call again. "
-        "Quote the trace id if it persists."
-    )

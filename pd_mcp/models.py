@@ -75,9 +75,22 @@ class DatasetStatus(BaseModel):
     total_count: int = Field(description="the sum of the three counts")
     verdict: Verdict = Field(description="ready, syncing, partially_failed, failed or empty")
     ready: bool = Field(description="true only when every data source is synchronized and there is one")
-    message: str = Field(description="the plain-language verdict and what to do next")
+    message: str = Field(
+        description="for the assistant: the state, whether a Powerdrill job can start, and the next step"
+    )
+    user_message: str = Field(
+        default="",
+        description="one plain sentence the assistant can pass on to the user as it is: "
+        "no tool names, no field names",
+    )
     failed_sources: list[FailedSource] = Field(
         default_factory=list, description="invalid data sources (at most 20); empty when none"
+    )
+    failed_sources_total: int = Field(
+        default=0, description="how many data sources failed in all (equals invalid_count)"
+    )
+    failed_sources_truncated: bool = Field(
+        default=False, description="true when failed_sources lists fewer sources than failed_sources_total"
     )
     trace_id: str | None = Field(description="Powerdrill's x-pd-trace-id of the status request")
     api_version: Literal["v1", "v2"] = Field(description="the Powerdrill API version used")
@@ -93,3 +106,8 @@ class WaitResult(DatasetStatus):
     timed_out: bool = Field(description="the dataset was still syncing at the deadline")
     waited_seconds: float = Field(description="time spent in the call, in seconds")
     polls: int = Field(description="status requests made")
+    finished_during_wait: int = Field(
+        default=0,
+        description="data sources whose synchronizing ended (synchronized or failed) during this wait; "
+        "0 after a timed-out wait means no progress",
+    )

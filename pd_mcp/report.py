@@ -13,13 +13,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
+from pd_mcp.messages import (
+    ERROR_CONSEQUENCE,
+    INVALID_CONSEQUENCE,
+    INVALID_NEXT_STEP,
+    SIMULATED_NOTE,
+    gave_up,
+    names_unavailable,
+    user_message,
+    verdict_message,
+)
 from pd_mcp.models import Counts, DatasetStatus, FailedSource, StatusAnswer, WaitResult
-from pd_mcp.verdict import message, verdict
+from pd_mcp.verdict import verdict
 
 if TYPE_CHECKING:
     from pd_mcp.client import PowerdrillClient
-
-SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill dataset.)"
 
 
 def scrub(text: str, secret: str) -> str:
@@ -48,8 +56,8 @@ async def fetch_failed_sources(
     try:
         return await client.failed_sources(dataset_id, retry=retry), ""
     except UpstreamError as exc:
-        trace = f" (trace id {exc.trace_id})" if exc.trace_id else ""
-        return [], f"The names of the failed sources could not be fetched: {exc.message}{trace}"
+        trace = f", trace id {exc.trace_id}" if exc.trace_id else ""
+        return [], names_unavailable(exc.message.rstrip(".") + trace)
 
 
 def build_status(
@@ -60,10 +68,11 @@ def build_status(
     note: str = "",
     checked_at: str | None = None,
     text: str | None = None,
+    user_text: str | None = None,
 ) -> DatasetStatus:
-    """The report for one answer; `text` replaces the verdict message, `note` is appended."""
+    """The report for one answer; `text` and `user_text` replace the verdict's, `note` is appended."""
     counts = answer.counts
-    text = text or message(dataset_id, counts, [s.name for s in failed])
+    text = text or verdict_message(dataset_id, counts, [s.name for s in failed])
     notes = " ".join(n for n in (text, note, SIMULATED_NOTE if answer.simulated else "") if n)
     v = verdict(counts)
     return DatasetStatus(
@@ -75,7 +84,10 @@ def build_status(
         verdict=v,
         ready=v == "ready",
         message=notes,
+        user_message=user_text or user_message(dataset_id, counts),
         failed_sources=failed,
+        failed_sources_total=counts.invalid,
+        failed_sources_truncated=len(failed) < counts.invalid,
         trace_id=answer.trace_id,
         api_version=api_version,  # type: ignore[arg-type]
         checked_at=checked_at or now_iso(),
@@ -100,30 +112,38 @@ def render_text(report: DatasetStatus) -> str:
     ]
     if report.failed_sources:
         names = ", ".join(f"{s.name} ({s.id})" for s in report.failed_sources)
-        lines.append(f"Failed data sources: {names}.")
+        cut = (
+            f" (the first {len(report.failed_sources)} of {report.failed_sources_total})"
+            if report.failed_sources_truncated
+            else ""
+        )
+        lines.append(f"Failed data sources{cut}: {names}.")
     if isinstance(report, WaitResult):
         outcome = "still syncing at the deadline" if report.timed_out else "syncing is over"
-        lines.append(f"Waited {report.waited_seconds:.1f} s with {report.polls} status checks: {outcome}.")
+        lines.append(
+            f"Waited {report.waited_seconds:.1f} s with {report.polls} status checks: {outcome}; "
+            f"{report.finished_during_wait} data sources finished during the wait."
+        )
     trace = f"Powerdrill trace id: {report.trace_id}. " if report.trace_id else ""
     lines.append(f"{trace}Checked at {report.checked_at} (API {report.api_version}).")
     return "\n".join(lines)
 
 
 def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check") -> str:
-    """What went wrong, whether retrying helps, what to do, and the trace id."""
+    """What went wrong (how hard pd-mcp tried, the trace id), that readiness is unknown, what to do."""
     if isinstance(exc, InvalidArgument):
-        return f"{exc.message} {exc.what_to_do}"
+        step = INVALID_NEXT_STEP.get(exc.argument, exc.what_to_do)
+        return f"{exc.message} {INVALID_CONSEQUENCE} {step}"
     subject = f"dataset {dataset_id}" if isinstance(dataset_id, str) and dataset_id else "the dataset"
-    parts = [f"Could not {action} {subject}: {exc.message}"]
+    facts: list[str] = []
     if isinstance(exc, UpstreamError):
         if exc.retryable and exc.attempts and exc.attempts > 1:
-            bound = f" (the limit is {exc.attempt_limit})" if exc.attempt_limit else ""
-            parts.append(f"Gave up after {exc.attempts} attempts in {exc.elapsed or 0:.1f} s{bound}.")
-        parts.append(exc.what_to_do)
+            facts.append(gave_up(exc.attempts, exc.elapsed or 0, exc.attempt_limit))
         if exc.trace_id:
-            parts.append(f"Powerdrill trace id: {exc.trace_id}.")
-        if exc.simulated:
-            parts.append(SIMULATED_NOTE)
-    else:
-        parts.append(exc.what_to_do)
-    return " ".join(p for p in parts if p)
+            facts.append(f"Powerdrill trace id {exc.trace_id}")
+    said = exc.message.rstrip().rstrip(".")
+    extra = f" ({'; '.join(facts)})" if facts else ""
+    parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, exc.what_to_do]
+    if isinstance(exc, UpstreamError) and exc.simulated:
+        parts.append(SIMULATED_NOTE)
+    return " ".join(parts)

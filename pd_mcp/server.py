@@ -23,6 +23,15 @@ from mcp_types import CallToolResult, Completion, TextContent, ToolAnnotations
 from pydantic import Field
 
 from pd_mcp.capabilities import advertise_honestly
+from pd_mcp.messages import (
+    DATASET_ID_DESCRIPTION,
+    GET_DESCRIPTION,
+    INSTRUCTIONS,
+    RESOURCE_DESCRIPTION,
+    TIMEOUT_DESCRIPTION,
+    WAIT_DESCRIPTION,
+    bug_message,
+)
 from pd_mcp.models import DatasetStatus, WaitResult
 from pd_mcp.report import scrub as _scrub
 from pd_mcp.runtime import Runtime
@@ -33,41 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pd_mcp.server")
 
-INSTRUCTIONS = """\
-pd-mcp tells you whether a Powerdrill dataset is ready for analysis. Powerdrill silently leaves \
-data sources that are not yet synchronized out of an analysis job, so:
-1. Before you create a Powerdrill job or session on a dataset, call get_dataset_status with its id.
-2. If the verdict is `syncing` (for example right after files were uploaded), call \
-wait_for_dataset_sync; if it returns timed_out, call it again or tell the user it is still processing.
-3. If the verdict is `partially_failed` or `failed`, tell the user which data sources failed \
-(failed_sources) before going on; `empty` means the dataset has no files yet.
-Only start the job when `ready` is true, or when the user agreed to go ahead without the failed sources.
-If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
-wait: it is updated at every change and once when syncing is over; read it again then.\
-"""
-
-_GET_DOC = """\
-Check whether a Powerdrill dataset's data sources are synchronized and ready for analysis.
-
-Call this before creating a Powerdrill job or session on a dataset, and whenever the user
-asks whether their uploaded files are ready. Powerdrill silently leaves unsynchronized
-sources out of a job, so do not start one unless `ready` is true.
-
-Returns the counts of synchronized, syncing and failed data sources, a `verdict`
-(ready, syncing, partially_failed, failed, empty), a `message` that says what to do next,
-and the names of failed sources. If the verdict is `syncing`, call wait_for_dataset_sync.
-"""
-
-_WAIT_DOC = """\
-Wait until a Powerdrill dataset has finished synchronizing its data sources, then report.
-
-Call this when get_dataset_status says `syncing`, for example right after files were
-uploaded, before starting an analysis job. It returns as soon as no source is syncing
-any more (ready, failed, partially_failed or empty), or at the timeout with
-`timed_out: true` and the latest counts; then call it again or tell the user the data
-is still processing. Sends progress notifications when you pass a progress token.
-Returns the same fields as get_dataset_status plus timed_out, waited_seconds and polls.
-"""
+# The texts are in pd_mcp.messages, with every other text a model reads.
+_GET_DOC = GET_DESCRIPTION
+_WAIT_DOC = WAIT_DESCRIPTION
 
 
 STATUS_TEMPLATE = "powerdrill://datasets/{dataset_id}/status"
@@ -79,16 +56,14 @@ _ANNOTATIONS = ToolAnnotations(
 DatasetId = Annotated[
     str,
     Field(
-        description="The Powerdrill dataset id, exactly as Powerdrill shows it (for example "
-        "'dset-cm5axptyyxxx298'): 1 to 128 letters, digits, '-', '_' or '.'.",
+        description=DATASET_ID_DESCRIPTION,
         json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": DATASET_ID_PATTERN},
     ),
 ]
 TimeoutSeconds = Annotated[
     float,
     Field(
-        description="How long to wait at most, in seconds (1 to 900, default 45). Most hosts end a call "
-        "after about 60 s unless progress keeps it alive; call again to wait longer.",
+        description=TIMEOUT_DESCRIPTION,
         json_schema_extra={"minimum": TIMEOUT_MIN, "maximum": TIMEOUT_MAX},
     ),
 ]
@@ -117,11 +92,7 @@ def _failure(exc: BaseException, dataset_id: object, action: str, secret: str) -
         text = error_text(exc, dataset_id, action)
     else:
         _log_crash(exc, secret)
-        text = (
-            f"pd-mcp failed unexpectedly ({type(exc).__name__}) while trying to {action} the dataset. "
-            "This is a bug in pd-mcp, not a problem with the dataset; tell the user, and do not assume "
-            "the dataset is ready."
-        )
+        text = bug_message(type(exc).__name__, action)
     return CallToolResult(content=[TextContent(type="text", text=_scrub(text, secret))], is_error=True)
 
 
@@ -211,7 +182,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
         STATUS_TEMPLATE,
         name="dataset_status",
         title="Powerdrill dataset readiness",
-        description="The same report as get_dataset_status, as JSON, for hosts that attach resources.",
+        description=RESOURCE_DESCRIPTION,
         mime_type="application/json",
     )
     async def dataset_status_resource(dataset_id: str) -> str:

@@ -27,8 +27,8 @@ def dataset_id(value: object) -> str:
         raise InvalidArgument("dataset_id", f"dataset_id must be a string, not {type(value).__name__}.")
     if _DATASET_ID.fullmatch(value) and value not in (".", ".."):
         return value
-    if not value:
-        problem = "it is empty"
+    if not value.strip():
+        problem = "it is empty" if not value else "it is only blank space"
     elif len(value) > DATASET_ID_MAX:
         problem = f"it is {len(value)} characters long (at most {DATASET_ID_MAX})"
     elif value in (".", ".."):
@@ -38,8 +38,8 @@ def dataset_id(value: object) -> str:
         problem = f"it contains {bad!r}"
     raise InvalidArgument(
         "dataset_id",
-        f"dataset_id is not valid: {problem}. A Powerdrill dataset id is 1 to {DATASET_ID_MAX} "
-        "characters of letters, digits, '-', '_' and '.'; copy it exactly from Powerdrill.",
+        f"dataset_id is not valid ({problem}): a Powerdrill dataset id is 1 to {DATASET_ID_MAX} "
+        "characters of letters, digits, '-', '_' and '.', as Powerdrill shows it.",
     )
 
 
@@ -56,8 +56,7 @@ def timeout_seconds(value: object) -> float:
     if math.isnan(seconds) or not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:
         raise InvalidArgument(
             "timeout_seconds",
-            f"timeout_seconds must be between {TIMEOUT_MIN:g} and {TIMEOUT_MAX:g} seconds, not {value!r}. "
-            "Use 45 (the default) to stay within most hosts' call limits, and call again to wait longer.",
+            f"timeout_seconds must be between {TIMEOUT_MIN:g} and {TIMEOUT_MAX:g} seconds, not {value!r}.",
         )
     return seconds
 

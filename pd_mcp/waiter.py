@@ -11,17 +11,24 @@ deadline for more than `DEADLINE_GRACE` seconds.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import Clock, RealClock
 from pd_mcp.errors import RequestTimedOut, UpstreamError
+from pd_mcp.messages import (
+    NAMES_NOT_IN_TIME,
+    names_unavailable,
+    progress_message,
+    restarting_message,
+    timed_out_message,
+    user_message,
+)
 from pd_mcp.models import StatusAnswer, WaitResult
 from pd_mcp.report import build_status, fetch_failed_sources, now_iso
 from pd_mcp.schedule import Observation, PollSchedule
-from pd_mcp.verdict import headline, restarting_message, timed_out_message
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -82,10 +89,10 @@ async def wait_for_sync(
             counts = latest.counts
             history.append(Observation(at=elapsed(), settled=counts.settled, total=counts.total))
             if on_progress is not None:
-                await on_progress(counts.settled, counts.total, headline(dataset_id, counts))
+                await on_progress(counts.settled, counts.total, progress_message(dataset_id, counts))
             if counts.synching == 0:
                 return await _finish(
-                    client, dataset_id, latest, clock, start, polls, time_left(), timed_out=False
+                    client, dataset_id, latest, clock, start, polls, time_left(), history, timed_out=False
                 )
 
         delay = schedule.next_delay(elapsed(), timeout, history, polls, rng.random())
@@ -107,7 +114,16 @@ async def wait_for_sync(
         raise last_error
     restarting = stop is not None and stop.is_set()
     return await _finish(
-        client, dataset_id, latest, clock, start, polls, time_left(), timed_out=True, restarting=restarting
+        client,
+        dataset_id,
+        latest,
+        clock,
+        start,
+        polls,
+        time_left(),
+        history,
+        timed_out=True,
+        restarting=restarting,
     )
 
 
@@ -141,6 +157,7 @@ async def _finish(
     start: float,
     polls: int,
     time_left: float,
+    history: Sequence[Observation],
     *,
     timed_out: bool,
     restarting: bool = False,
@@ -152,14 +169,22 @@ async def _finish(
         with anyio.move_on_after(time_left) as scope:
             failed, note = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)
         if scope.cancelled_caught:
-            note = "The names of the failed sources could not be fetched in time."
+            note = names_unavailable(NAMES_NOT_IN_TIME)
     waited = clock.now() - start
     names = [s.name for s in failed]
+    finished = max(0, answer.counts.settled - history[0].settled) if history else 0
+    user_text = user_message(dataset_id, answer.counts, timed_out=timed_out)
     if restarting:
         text: str | None = restarting_message(dataset_id, answer.counts, waited, names)
+    elif timed_out:
+        text = timed_out_message(dataset_id, answer.counts, waited, finished, names)
     else:
-        text = timed_out_message(dataset_id, answer.counts, waited, names) if timed_out else None
-    report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text)
+        text = None
+    report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text, user_text)
     return WaitResult(
-        **report.model_dump(), timed_out=timed_out, waited_seconds=round(waited, 3), polls=polls
+        **report.model_dump(),
+        timed_out=timed_out,
+        waited_seconds=round(waited, 3),
+        polls=polls,
+        finished_during_wait=finished,
     )

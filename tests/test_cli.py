@@ -191,7 +191,7 @@ def test_wait_follows_a_dataset_until_it_is_ready(sandbox: Any) -> None:
 def test_wait_that_times_out_exits_2_at_its_deadline(sandbox: Any) -> None:
     result = run("wait", "ds-stuck", "--timeout", "1", env=configured(sandbox))
     assert result.code == 2, result.both
-    assert "still syncing" in result.out and "deadline" in result.out
+    assert "still synchronizing" in result.out and "deadline" in result.out
     assert "pd-mcp wait ds-stuck" in result.out  # what to run next
     assert result.seconds < 15  # the deadline plus the interpreter's start-up, with room for a slow CI
 
@@ -212,7 +212,7 @@ def test_invalid_dataset_id_exits_3_without_a_request(sandbox: Any, command: str
     before = len(sandbox.sandbox.requests)
     result = run(command, "../etc/passwd", env=configured(sandbox))
     assert result.code == 3, result.both
-    assert result.err.startswith("pd-mcp: dataset_id is not valid: it contains '/'")
+    assert result.err.startswith("pd-mcp: dataset_id is not valid (it contains '/')")
     assert len(sandbox.sandbox.requests) == before
 
 
@@ -277,7 +277,7 @@ def test_wait_prints_plain_progress_lines_when_not_a_terminal(sandbox: Any) -> N
     lines = result.err.splitlines()
     assert lines[0].endswith("Waiting for up to 30 s for dataset ds-sync-3 to finish syncing.")
     assert all(re.match(r"\[\s*\d+\.\d+s\] ", line) for line in lines), lines
-    assert any("still syncing" in line for line in lines)
+    assert any("still synchronizing" in line for line in lines)
     assert "is ready" in lines[-1]
     assert len(lines) == len(set(line.split("] ", 1)[1] for line in lines)), "a line repeated"
 

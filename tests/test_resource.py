@@ -76,5 +76,5 @@ async def test_an_invalid_id_in_the_uri_sends_nothing(mode: str) -> None:
 async def test_the_instructions_tell_the_intended_flow(mode: str) -> None:
     async with Client(_server(), mode=mode) as client:
         instructions = client.instructions or ""
-    for step in ("get_dataset_status", "wait_for_dataset_sync", "failed_sources", "before"):
+    for step in ("get_dataset_status", "wait_for_dataset_sync", "partially_failed", "before"):
         assert step in instructions

@@ -438,7 +438,11 @@ UPSTREAM_FAILURES: dict[str, tuple[Callable[[], httpx.Response], str, int]] = {
     "http-401": (lambda: httpx.Response(401), "POWERDRILL_PROJECT_API_KEY", 1),
     "not-found": (lambda: httpx.Response(200, json={"code": 300003, "message": "not found"}), "not found", 1),
     "http-404": (lambda: httpx.Response(404), "not found", 1),
-    "permission": (lambda: httpx.Response(200, json={"code": 300002, "message": "denied"}), "no access", 1),
+    "permission": (
+        lambda: httpx.Response(200, json={"code": 300002, "message": "denied"}),
+        "another powerdrill project",
+        1,
+    ),
     "rate-limit": (
         lambda: httpx.Response(
             429, json={"code": 201, "message": "rate limit"}, headers={"retry-after": "0"}
@@ -520,7 +524,7 @@ async def test_unexpected_exception_is_an_error_result_not_a_traceback(connect: 
             result = await client.call_tool("get_dataset_status", {"dataset_id": DS})
     text = assert_readable_error(result)
     assert "kaboom" not in text
-    assert "ready" in text.lower()  # tells the assistant not to assume the dataset is ready
+    assert "readiness is now unknown" in text.lower()  # tells the assistant not to assume it is ready
 
 
 # --- the key never leaks ------------------------------------------------------------------------

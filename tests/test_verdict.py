@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pd_mcp.messages import headline, timed_out_message
+from pd_mcp.messages import verdict_message as message
 from pd_mcp.models import Counts
-from pd_mcp.verdict import headline, message, timed_out_message, verdict
+from pd_mcp.verdict import verdict
 
 VERDICTS = {"ready", "syncing", "partially_failed", "failed", "empty"}
 
@@ -44,10 +46,10 @@ def test_counts_total_is_the_sum() -> None:
     ("counts", "next_step"),
     [
         (c(0, 0, 0), "add files"),
-        (c(2, 0, 0), "start the analysis job now"),
+        (c(2, 0, 0), "job can start now"),
         (c(1, 2, 0), "wait_for_dataset_sync"),
-        (c(0, 0, 2), "uploaded again"),
-        (c(2, 0, 1), "go ahead without them"),
+        (c(0, 0, 2), "replaced or re-added"),
+        (c(2, 0, 1), "only if the user agrees"),
     ],
 )
 def test_message_is_headline_then_next_step(counts: Counts, next_step: str) -> None:
@@ -73,7 +75,7 @@ def test_syncing_message_warns_that_a_job_would_leave_sources_out() -> None:
 
 def test_only_ready_tells_the_assistant_to_start() -> None:
     for counts in (c(0, 0, 0), c(1, 1, 0), c(0, 0, 1), c(1, 0, 1)):
-        assert "start the analysis job now" not in message("ds1", counts)
+        assert "job can start now" not in message("ds1", counts)
 
 
 @pytest.mark.parametrize("counts", [c(0, 0, 2), c(3, 0, 2)], ids=["failed", "partially_failed"])
@@ -106,12 +108,12 @@ def test_partially_failed_message_gives_both_counts() -> None:
 
 
 def test_timed_out_message_reports_progress_and_says_to_wait_again() -> None:
-    text = timed_out_message("ds1", c(2, 2, 0), 45.2)
+    text = timed_out_message("ds1", c(2, 2, 0), 45.2, 1)
     assert "45 s" in text
     assert "2 of 4" in text
-    assert "50%" in text
-    assert "wait_for_dataset_sync" in text
-    assert "not ready" in text
+    assert "1 finished during this wait" in text
+    assert "wait_for_dataset_sync again" in text
+    assert "Do not start a Powerdrill job yet" in text
 
 
 counts_strategy = st.builds(

@@ -27,10 +27,10 @@ from mcp_types import CallToolResult
 from pydantic import SecretStr
 
 from pd_mcp.clock import FakeClock
+from pd_mcp.messages import progress_message
 from pd_mcp.models import Counts
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
-from pd_mcp.verdict import headline
 
 BASE = "https://powerdrill.test/api"
 DS = "dset-tool-1"
@@ -203,7 +203,8 @@ async def test_progress_notifications_arrive_through_the_session(
     assert out["verdict"] == "partially_failed" and out["timed_out"] is False
     assert out["polls"] == len(ds.times) == len(seen) > 3
     expected = [
-        (float(s + f), 10.0, headline(DS, Counts(synched=s, synching=k, invalid=f))) for s, k, f in ds.answers
+        (float(s + f), 10.0, progress_message(DS, Counts(synched=s, synching=k, invalid=f)))
+        for s, k, f in ds.answers
     ]
     assert seen == expected
     assert seen[-1][0] == 10.0
@@ -241,8 +242,10 @@ async def test_a_wait_that_reaches_its_deadline_is_not_an_error(
     assert out["polls"] == route.call_count <= 12
     assert ds.times[-1] == pytest.approx(45.0)
     assert max(b - a for a, b in itertools.pairwise(ds.times)) <= 10.0 + 1e-9  # never older than the cap
-    assert "3 of 4" in out["message"] and "75%" in out["message"]
-    assert "call wait_for_dataset_sync again" in out["message"]
+    assert "3 of 4 data sources synchronized" in out["message"]
+    assert ("wait_for_dataset_sync again" if out["finished_during_wait"] else "Stop waiting") in out[
+        "message"
+    ]
     assert text(result).splitlines()[0] == out["message"]  # the verdict first, not JSON
     assert not text(result).lstrip().startswith("{")
 
@@ -257,7 +260,7 @@ async def test_a_wait_that_reaches_its_deadline_names_the_failed_sources(
         result = await client.call_tool(TOOL, {"dataset_id": DS, "timeout_seconds": 20})
     out = result.structured_content
     assert result.is_error is False and out["timed_out"] is True
-    assert "(1 failed ('scan.pdf'))" in out["message"]
+    assert "1 failed ('scan.pdf')" in out["message"]
     assert [s["name"] for s in out["failed_sources"]] == ["scan.pdf"]
     assert text(result).splitlines()[0] == out["message"]
 

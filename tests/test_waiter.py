@@ -31,9 +31,9 @@ from pd_mcp.errors import (
     RateLimited,
     UpstreamUnavailable,
 )
+from pd_mcp.messages import progress_message
 from pd_mcp.models import Counts
 from pd_mcp.settings import ApiConfig
-from pd_mcp.verdict import headline
 from pd_mcp.waiter import wait_for_sync
 
 BASE = "https://powerdrill.test/api"
@@ -183,8 +183,10 @@ async def test_a_45s_wait_on_a_dataset_that_never_finishes_without_jitter(
     assert abs(result.waited_seconds - 45.0) <= 0.5
     assert (result.synched_count, result.synching_count, result.invalid_count) == (1, 3, 0)
     assert result.verdict == "syncing" and result.ready is False
-    assert "1 of 4" in result.message and "25%" in result.message
-    assert "call wait_for_dataset_sync again" in result.message
+    assert "1 of 4 data sources synchronized" in result.message and "none finished" in result.message
+    assert (
+        "wait_for_dataset_sync again" if result.finished_during_wait else "Stop waiting"
+    ) in result.message
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -198,7 +200,7 @@ async def test_a_45s_wait_with_jitter_ends_at_its_deadline_with_at_most_12_reque
     assert result.timed_out and abs(result.waited_seconds - 45.0) <= 0.5
     assert ds.times[-1] == pytest.approx(45.0)
     assert max(b - a for a, b in itertools.pairwise(ds.times)) <= 10.0 + 1e-9  # the cap, last one included
-    assert "2 of 4" in result.message and "50%" in result.message
+    assert "2 of 4 data sources synchronized" in result.message and "none finished" in result.message
 
 
 @pytest.mark.parametrize(
@@ -327,7 +329,7 @@ async def test_progress_is_reported_after_every_successful_poll(
     for t, (progress, total, message) in zip(ds.times, seen, strict=True):
         synched, synching, invalid = counts(t)
         assert (progress, total) == (synched + invalid, 6)
-        assert message == headline(DS, Counts(synched, synching, invalid))
+        assert message == progress_message(DS, Counts(synched, synching, invalid))
     assert seen[-1][0] == 6 and "is ready" in (seen[-1][2] or "")
 
 
@@ -656,8 +658,10 @@ async def test_a_timed_out_wait_names_the_failed_sources_in_its_message(
     mock.get(SOURCES_PATH).respond(json={"code": 0, "data": {"records": [{"id": "s9", "name": "scan.pdf"}]}})
     result = await wait_for_sync(client, DS, 10, clock=clock)
     assert result.timed_out
-    assert "(1 failed ('scan.pdf'))" in result.message
-    assert "call wait_for_dataset_sync again" in result.message
+    assert "1 failed ('scan.pdf')" in result.message
+    assert (
+        "wait_for_dataset_sync again" if result.finished_during_wait else "Stop waiting"
+    ) in result.message
 
 
 async def test_a_timed_out_wait_names_some_failed_sources_and_counts_the_rest(
@@ -680,5 +684,5 @@ async def test_a_timed_out_wait_whose_listing_failed_gives_the_count_and_the_rea
     mock.get(SOURCES_PATH).mock(return_value=error(500, 9999, "listing down"))
     result = await wait_for_sync(client, DS, 10, clock=clock)
     assert result.timed_out and result.failed_sources == []
-    assert "(1 failed)" in result.message
+    assert "1 failed;" in result.message or "1 failed (" in result.message
     assert "could not be fetched" in result.message

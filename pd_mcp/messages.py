@@ -1,0 +1,356 @@
+"""Every text pd-mcp shows a model or a user, in one place, so they can be reviewed together.
+
+Why one module: the texts are the product (a model decides whether to start a
+Powerdrill job from them), so they share one vocabulary and one shape, and the
+tests render every one of them and check the rules mechanically.
+
+Vocabulary (used by every text; field names where it matters):
+
+- **synchronized** (`synched_count`): the data source can be read by a job.
+- **still synchronizing** (`synching_count`): waiting to be or being
+  synchronized; a job started now silently leaves it out.
+- **failed** (`invalid_count`): Powerdrill's status endpoint says "failed to be
+  synchronized" (its data-source listing says "awaiting processing"); not
+  usable, and waiting does not change it.
+
+Shape of every result text (at most three short sentences): the state; what it
+means for a Powerdrill job (can start: yes / no / only with the user's consent
+for `partially_failed` / unknown after an error); one next step with a rule a
+model can follow. Texts for the model may name tools and fields; a
+`user_message` is one plain sentence for the user, with no tool or field names
+and "files" for data sources.
+
+Retry rule for errors: pd-mcp already retried transient failures; the model
+calls again at most once, then tells the user. Configuration is fixed in the
+MCP host's settings for pd-mcp, then the host is restarted and `pd-mcp check`
+confirms it; a key is never asked for in the chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pd_mcp.models import Counts
+from pd_mcp.verdict import verdict as verdict_of
+
+MAX_NAMES_IN_MESSAGE = 5
+
+GET_TOOL = "get_dataset_status"
+WAIT_TOOL = "wait_for_dataset_sync"
+
+# --- server instructions and tool descriptions --------------------------------------------------
+
+INSTRUCTIONS = """\
+pd-mcp only reports whether a Powerdrill dataset's data sources are synchronized; it cannot run \
+the analysis itself. A Powerdrill job or session started before every source is synchronized \
+silently leaves the others out, so before one:
+1. Call get_dataset_status with the dataset id. If the user gives a dataset name instead of an \
+id, ask them for the id (do not guess one).
+2. Follow the verdict: `ready`: the job can start. `syncing`: do not start; call \
+wait_for_dataset_sync. `partially_failed`: start only if the user agrees to leave the failed \
+sources out. `failed` or `empty`: do not start; tell the user (failed files must be replaced or \
+re-added in Powerdrill; an empty dataset needs files).
+3. When a wait times out: call it again while sources are still finishing; stop and tell the \
+user after a wait in which none finished, or after two timed-out waits in a row.
+4. An error result means readiness is unknown: do not start the job; follow its next step, \
+retry at most once, and never ask the user for an API key in the chat.
+Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
+usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
+added or replaced, check again. Every result has a user_message: one plain sentence you can \
+pass on to the user as it is.
+If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
+wait: it is updated at every change and once when syncing is over; read it again then.\
+"""
+
+GET_DESCRIPTION = """\
+Check whether a Powerdrill dataset's data sources are synchronized, before creating a \
+Powerdrill job or session on it (a job silently leaves unsynchronized sources out) and \
+whenever the user asks whether their files are ready. pd-mcp cannot run the analysis itself.
+
+The `verdict` decides: `ready`: the job can start. `syncing`: do not start yet; call \
+wait_for_dataset_sync. `partially_failed`: start only with the user's consent to leave the \
+failed sources out. `failed`, `empty`: do not start; tell the user. An error result: \
+readiness is unknown, do not start.
+
+Returns the counts (synchronized `synched_count`, still synchronizing `synching_count`, \
+failed `invalid_count`), the verdict, a `message` with the next step, a `user_message` for \
+the user, and the failed sources (`failed_sources`, at most 20; `failed_sources_total` and \
+`failed_sources_truncated` say whether the list is cut).
+"""
+
+WAIT_DESCRIPTION = """\
+Wait until no data source of a Powerdrill dataset is still synchronizing, then report; call \
+it when get_dataset_status says `syncing` (for example right after files were uploaded).
+
+It returns as soon as synchronizing is over, with the same verdict rules as \
+get_dataset_status, or at timeout_seconds with `timed_out: true` and the latest counts. \
+After a timed-out wait: call again while sources are still finishing \
+(`finished_during_wait` > 0); stop and tell the user after a wait in which none finished, or \
+after two timed-out waits in a row. Do not start a job while `timed_out` is true.
+
+Returns the fields of get_dataset_status plus timed_out, waited_seconds, polls and \
+finished_during_wait; sends progress notifications when given a progress token.
+"""
+
+DATASET_ID_DESCRIPTION = (
+    "The Powerdrill dataset id, exactly as Powerdrill shows it (for example 'dset-cm5axptyyxxx298'): "
+    "1 to 128 letters, digits, '-', '_' or '.'. Not the dataset's name: if the user gave a name, "
+    "ask them for the id."
+)
+TIMEOUT_DESCRIPTION = (
+    "How long to wait at most, in seconds (1 to 900, default 45). Most hosts end a call after about "
+    "60 s unless progress keeps it alive; call again to wait longer."
+)
+RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
+
+SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill dataset.)"
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+
+def _names(names: Sequence[str], total_invalid: int) -> str:
+    if not names:
+        return ""
+    shown = [repr(n) for n in names[:MAX_NAMES_IN_MESSAGE]]
+    rest = total_invalid - len(shown)
+    return " (" + ", ".join(shown) + (f" and {rest} more" if rest > 0 else "") + ")"
+
+
+def _sources(n: int) -> str:
+    return "1 data source" if n == 1 else f"{n} data sources"
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+def _counts_phrase(counts: Counts, failed_names: Sequence[str] = ()) -> str:
+    """`3 of 8 data sources synchronized, 4 still synchronizing, 1 failed ('a.csv')`."""
+    parts = [f"{counts.synched} of {_sources(counts.total)} synchronized"]
+    if counts.synching:
+        parts.append(f"{counts.synching} still synchronizing")
+    if counts.invalid:
+        parts.append(f"{counts.invalid} failed{_names(failed_names, counts.invalid)}")
+    return ", ".join(parts)
+
+
+def headline(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) -> str:
+    """One sentence: the state of the dataset (the command line's first line)."""
+    s, f, t = counts.synched, counts.invalid, counts.total
+    ds = f"Dataset {dataset_id}"
+    match verdict_of(counts):
+        case "empty":
+            return f"{ds} has no data sources yet."
+        case "ready":
+            every = "its only data source is" if t == 1 else f"all {t} data sources are"
+            return f"{ds} is ready: {every} synchronized."
+        case "syncing":
+            return f"{ds} is still synchronizing: {_counts_phrase(counts, failed_names)}."
+        case "failed":
+            every = "its only data source" if t == 1 else f"all {t} data sources"
+            return f"{ds} cannot be analysed: {every} failed to synchronize{_names(failed_names, f)}."
+        case _:
+            return (
+                f"{ds} is only partly usable: {s} of {_sources(t)} synchronized and "
+                f"{f} failed{_names(failed_names, f)}."
+            )
+
+
+def _next_step(counts: Counts) -> str:
+    """What it means for a job, and the one next step (one or two sentences)."""
+    match verdict_of(counts):
+        case "empty":
+            return (
+                "A Powerdrill job would have nothing to read, so do not start one. "
+                "Ask the user to add files to the dataset in Powerdrill, then check again."
+            )
+        case "ready":
+            return "A Powerdrill job can start now and will read every data source."
+        case "syncing":
+            fixed = f"; waiting will not fix the {counts.invalid} failed" if counts.invalid else ""
+            return (
+                "Do not start a Powerdrill job yet: it would silently leave the unsynchronized sources "
+                f"out{fixed}. Call {WAIT_TOOL} next."
+            )
+        case "failed":
+            return (
+                "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
+                "this. Tell the user which files failed and that they need to be replaced or re-added in "
+                "Powerdrill, then check again."
+            )
+        case _:
+            return (
+                f"A Powerdrill job would read only the {counts.synched} synchronized sources, so start one "
+                "only if the user agrees to leave the failed ones out (waiting will not fix them). "
+                "Tell the user which files failed and ask."
+            )
+
+
+def verdict_message(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) -> str:
+    """The state, what it means for a job, and the next step for the assistant."""
+    return f"{headline(dataset_id, counts, failed_names)} {_next_step(counts)}"
+
+
+def progress_message(dataset_id: str, counts: Counts) -> str:
+    """The message of one progress notification during a wait."""
+    if counts.synching == 0:
+        return headline(dataset_id, counts)
+    fixed = " (failed ones stay failed)" if counts.invalid else ""
+    return f"Dataset {dataset_id}: {_counts_phrase(counts)}{fixed}; not ready for a job yet."
+
+
+def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) -> str:
+    """One plain sentence for the user: no tool names, no field names."""
+    s, k, f, t = counts.synched, counts.synching, counts.invalid, counts.total
+    failed = f", and {_files(f)} failed" if f else ""
+    match verdict_of(counts):
+        case "empty":
+            return (
+                f"Dataset {dataset_id} has no files yet, so there is nothing to analyse until some are added."
+            )
+        case "ready":
+            return f"Dataset {dataset_id} is ready: all {_files(t)} are synchronized and can be analysed."
+        case "syncing":
+            still = "after this wait " if timed_out else ""
+            return (
+                f"Dataset {dataset_id} is {still}still being synchronized ({s} of {_files(t)} ready so far, "
+                f"{k} to go{failed}), so the analysis has to wait."
+            )
+        case "failed":
+            return (
+                f"None of the {_files(t)} in dataset {dataset_id} could be synchronized, so it cannot be "
+                "analysed until they are replaced or re-added in Powerdrill."
+            )
+        case _:
+            return (
+                f"{f} of the {_files(t)} in dataset {dataset_id} failed to synchronize, so an analysis "
+                f"would use only the other {s}; say whether to go ahead without them."
+            )
+
+
+def timed_out_message(
+    dataset_id: str, counts: Counts, waited: float, finished: int, failed_names: Sequence[str] = ()
+) -> str:
+    """A wait that reached its deadline: how far along, that a job must wait, and the waiting rule."""
+    during = f"{finished} finished during this wait" if finished else "none finished during this wait"
+    fixed = f"; waiting will not fix the {counts.invalid} failed" if counts.invalid else ""
+    if finished:
+        rule = (
+            f"Sources are still finishing, so call {WAIT_TOOL} again, unless this was your second "
+            "timed-out wait in a row: then stop and tell the user it is still processing."
+        )
+    else:
+        rule = "Stop waiting: tell the user the dataset is still processing and check again when they ask."
+    return (
+        f"Dataset {dataset_id} is still synchronizing after {waited:.0f} s: "
+        f"{_counts_phrase(counts, failed_names)} ({during}). "
+        f"Do not start a Powerdrill job yet{fixed}. {rule}"
+    )
+
+
+def restarting_message(
+    dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = ()
+) -> str:
+    """A wait ended early because the server is restarting (the drain)."""
+    return (
+        f"The pd-mcp server is restarting, so this wait ended after {waited:.0f} s with dataset "
+        f"{dataset_id} still synchronizing: {_counts_phrase(counts, failed_names)}. "
+        f"Do not start a Powerdrill job yet. Call {WAIT_TOOL} again (this does not count as a "
+        "timed-out wait)."
+    )
+
+
+def names_unavailable(reason: str) -> str:
+    """Appended when the failed sources' names could not be fetched; the verdict stands."""
+    return f"The names of the failed sources could not be fetched ({reason}); the verdict stands."
+
+
+NAMES_NOT_IN_TIME = "the wait's deadline came first"
+
+# --- errors --------------------------------------------------------------------------------------
+
+ERROR_CONSEQUENCE = "Readiness is now unknown, so do not start a Powerdrill job yet."
+INVALID_CONSEQUENCE = "Nothing was checked, so readiness is unknown; do not start a Powerdrill job yet."
+
+_CONFIG_FIX = (
+    "in pd-mcp's entry in their MCP host's settings, restart the host and run `pd-mcp check` "
+    "(never ask for the key in this chat)"
+)
+
+# The one next step for each class of `errors.py`, by class name; a class without its own entry
+# uses its nearest base class's. Every class in errors.py has an entry (a test checks).
+ERROR_NEXT_STEP: dict[str, str] = {
+    "PdMcpError": "Tell the user pd-mcp failed and check again once; if it fails again, stop.",
+    "ConfigError": f"Ask the user to fix the variable named above {_CONFIG_FIX}.",
+    "InvalidArgument": "Ask the user for the exact value; do not guess one.",
+    "UpstreamError": "Tell the user what Powerdrill answered; calling again with the same id will not help.",
+    "AuthenticationError": (
+        "Powerdrill refused the API key or user id: ask the user to correct POWERDRILL_PROJECT_API_KEY "
+        f"and POWERDRILL_USER_ID {_CONFIG_FIX}."
+    ),
+    "PermissionDenied": (
+        "This API key cannot read that dataset (it may belong to another Powerdrill project, or the id "
+        "may be mistyped): ask the user to confirm the id, or to configure pd-mcp with the key of the "
+        "dataset's project; calling again will not help."
+    ),
+    "DatasetNotFound": (
+        "Ask the user for the exact dataset id, not its name (do not guess one); it must belong to the "
+        "project of this API key, and calling again with the same id will not help."
+    ),
+    "BadRequest": (
+        "Ask the user to confirm the dataset id, and that POWERDRILL_USER_ID is right in pd-mcp's "
+        "entry in their MCP host's settings; calling again unchanged will not help."
+    ),
+    "RateLimited": (
+        "pd-mcp already retried: call again at most once, and if it fails again, tell the user "
+        "Powerdrill is busy and check later."
+    ),
+    "UpstreamUnavailable": (
+        "pd-mcp already retried: call again at most once, and if it fails again, tell the user Powerdrill "
+        "is having trouble and give them the trace id for Powerdrill support."
+    ),
+    "NetworkError": (
+        "Call again at most once; if it fails again, tell the user Powerdrill cannot be reached and ask "
+        "them to check the network and POWERDRILL_API_URL in pd-mcp's settings."
+    ),
+    "RequestTimedOut": (
+        "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
+        "check later."
+    ),
+    "MalformedResponse": (
+        "Call again at most once; if it fails again, tell the user and give them the trace id for "
+        "Powerdrill support."
+    ),
+}
+
+# InvalidArgument's next step depends on the argument.
+INVALID_NEXT_STEP: dict[str, str] = {
+    "dataset_id": (
+        "Ask the user for the exact dataset id as Powerdrill shows it (do not guess or shorten one); "
+        "if they gave a dataset name, ask for its id."
+    ),
+    "timeout_seconds": f"Call {WAIT_TOOL} again with timeout_seconds between 1 and 900 (45 is the default).",
+    "arguments": f"Call again with only dataset_id ({WAIT_TOOL} also takes timeout_seconds).",
+}
+
+
+def next_step_for(cls: type) -> str:
+    """The next step of an error class, from its nearest class with an entry."""
+    for klass in cls.__mro__:
+        if klass.__name__ in ERROR_NEXT_STEP:
+            return ERROR_NEXT_STEP[klass.__name__]
+    return ERROR_NEXT_STEP["PdMcpError"]
+
+
+def gave_up(attempts: int, elapsed: float, limit: str | None) -> str:
+    bound = f", the limit is {limit}" if limit else ""
+    return f"gave up after {attempts} attempts in {elapsed:.1f} s{bound}"
+
+
+def bug_message(kind: str, action: str) -> str:
+    """An unexpected failure inside pd-mcp (a bug), never a traceback."""
+    return (
+        f"pd-mcp failed unexpectedly ({kind}) while trying to {action} the dataset; this is a bug in "
+        f"pd-mcp, not a problem with the dataset. {ERROR_CONSEQUENCE} Tell the user, and do not call "
+        "again more than once."
+    )

@@ -1,0 +1,226 @@
+"""Every text pd-mcp can show, rendered and checked against the rules of `pd_mcp.messages`.
+
+Rules (from the messages module's docstring): at most three sentences; no
+fragment said twice; the consequence for a Powerdrill job present; for
+errors a bounded retry rule, readiness unknown, no "HTTP 200" beside "error",
+never asking for the key in the chat; `user_message` one sentence without tool
+or field names. Rendered for every verdict, progress state and error class, in
+both API versions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import pytest
+
+from pd_mcp import errors, messages
+from pd_mcp.client import classify
+from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
+from pd_mcp.models import Counts, FailedSource, StatusAnswer, WaitResult
+from pd_mcp.report import build_status, error_text, render_text
+from pd_mcp.validation import dataset_id, timeout_seconds
+from pd_mcp.verdict import verdict
+
+FIELD_AND_TOOL_NAMES = (
+    # English words among the field names (ready, message, polls) may appear as words.
+    *(name for name in WaitResult.model_fields if "_" in name),
+    "verdict",
+    "get_dataset_status",
+    "wait_for_dataset_sync",
+    "pd-mcp check",
+    "POWERDRILL_",
+)
+JOB = re.compile(r"Powerdrill job")
+COUNTS = {
+    "ready": Counts(5, 0, 0),
+    "ready-one": Counts(1, 0, 0),
+    "syncing": Counts(3, 5, 0),
+    "syncing-with-failed": Counts(3, 3, 2),
+    "failed": Counts(0, 0, 3),
+    "failed-one": Counts(0, 0, 1),
+    "partially_failed": Counts(4, 0, 2),
+    "many-failed": Counts(288, 0, 27),
+    "empty": Counts(0, 0, 0),
+}
+NAMES = ["sales.csv", "q3 report.xlsx", "scan.pdf"]
+
+
+def sentences(text: str) -> list[str]:
+    """Split on sentence ends; quoted names and the simulated-data tag are not sentences."""
+    text = text.replace(messages.SIMULATED_NOTE, "")
+    text = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "Q", text)
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def doubled(text: str) -> list[str]:
+    """Parenthesised fragments, or runs of four or more words, that occur twice."""
+    found = [p for p in set(re.findall(r"\([^()]*\)", text)) if text.count(p) > 1]
+    words = re.findall(r"[\w'-]+", text.lower())
+    grams = [" ".join(words[i : i + 5]) for i in range(len(words) - 4)]
+    found += sorted({g for g in grams if grams.count(g) > 1})
+    return found
+
+
+def check_model_text(text: str) -> None:
+    assert len(sentences(text)) <= 3, sentences(text)
+    assert not doubled(text), doubled(text)
+    assert JOB.search(text), f"no consequence for a Powerdrill job: {text}"
+
+
+def check_user_text(text: str) -> None:
+    assert text and len(sentences(text)) == 1, text
+    for name in FIELD_AND_TOOL_NAMES:
+        assert name not in text, (name, text)
+    assert "_" not in text.replace("ds-", ""), text
+
+
+def _answer(counts: Counts) -> StatusAnswer:
+    return StatusAnswer(counts=counts, trace_id="tr-1", simulated=True)
+
+
+def _failed(counts: Counts) -> list[FailedSource]:
+    return [FailedSource(id=f"s{i}", name=f"bad-{i}.csv") for i in range(min(20, counts.invalid))]
+
+
+@pytest.mark.parametrize("api", ["v2", "v1"])
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_every_verdict_report(case: str, api: str) -> None:
+    counts = COUNTS[case]
+    report = build_status("ds-7", _answer(counts), api, _failed(counts))
+    check_model_text(report.message)
+    check_user_text(report.user_message)
+    assert report.failed_sources_total == counts.invalid
+    assert report.failed_sources_truncated == (counts.invalid > 20)
+    text = render_text(report)
+    assert text.splitlines()[0] == report.message
+    if report.failed_sources_truncated:
+        assert f"the first 20 of {counts.invalid}" in text
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_verdict_consequences(case: str) -> None:
+    counts = COUNTS[case]
+    text = messages.verdict_message("ds-7", counts, NAMES[: counts.invalid])
+    rule = {
+        "ready": "can start now",
+        "syncing": "Do not start",
+        "failed": "Do not start",
+        "empty": "do not start",
+        "partially_failed": "only if the user agrees",
+    }[verdict(counts)]
+    assert rule in text
+    if counts.invalid and verdict(counts) != "ready":
+        assert "waiting will not" in text.lower()
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_every_progress_message(case: str) -> None:
+    text = messages.progress_message("ds-7", COUNTS[case])
+    assert len(sentences(text)) == 1 and not doubled(text)
+    if COUNTS[case].synching:
+        assert "not ready for a job" in text
+    if COUNTS[case].invalid and COUNTS[case].synching:
+        assert "failed ones stay failed" in text  # a source failing mid-wait
+
+
+@pytest.mark.parametrize("finished", [0, 2])
+@pytest.mark.parametrize("case", ["syncing", "syncing-with-failed"])
+def test_timed_out_and_restarting_messages(case: str, finished: int) -> None:
+    counts = COUNTS[case]
+    timed = messages.timed_out_message("ds-7", counts, 45.0, finished, NAMES[: counts.invalid])
+    check_model_text(timed)
+    if finished:
+        assert "call wait_for_dataset_sync again" in timed and "second timed-out wait in a row" in timed
+    else:
+        assert "none finished" in timed and "Stop waiting" in timed
+    check_model_text(messages.restarting_message("ds-7", counts, 3.0))
+    check_user_text(messages.user_message("ds-7", counts, timed_out=True))
+
+
+def _error_classes() -> list[type[PdMcpError]]:
+    return [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, PdMcpError)]
+
+
+def test_every_error_class_has_its_own_next_step() -> None:
+    missing = [c.__name__ for c in _error_classes() if c.__name__ not in messages.ERROR_NEXT_STEP]
+    assert not missing, f"add a next step to messages.ERROR_NEXT_STEP for {missing}"
+
+
+def _instance(cls: type[PdMcpError]) -> PdMcpError:
+    if issubclass(cls, InvalidArgument):
+        return cls("dataset_id", "dataset_id is not valid (it is empty).")
+    if issubclass(cls, UpstreamError):
+        exc = cls("Powerdrill answered with an error: server error (HTTP 502).", status=502, trace_id="tr-9")
+        exc.simulated = True
+        if cls.retryable:
+            exc.attempts, exc.elapsed, exc.attempt_limit = 4, 3.2, "4 attempts or 20 s"
+        return exc
+    return cls("pd-mcp is not configured: POWERDRILL_USER_ID is not set.")
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_every_error_text(cls: type[PdMcpError]) -> None:
+    text = error_text(_instance(cls), "ds-7")
+    assert len(sentences(text)) <= 3, sentences(text)
+    assert not doubled(text), doubled(text)
+    assert "do not start a Powerdrill job yet" in text
+    assert not re.search(r"HTTP 200\b", text)
+    assert "paste" not in text
+    if not issubclass(cls, InvalidArgument):
+        assert "unknown" in text
+    if cls.retryable:
+        assert "at most once" in text
+    if issubclass(cls, (errors.ConfigError, errors.AuthenticationError)):
+        assert "MCP host's settings" in text and "`pd-mcp check`" in text
+        assert "never ask for the key in this chat" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("", "it is empty"), ("   ", "only blank space"), ("x" * 200, "200 characters"), ("a/b", "'/'")],
+)
+def test_bad_dataset_ids_ask_the_user(value: str, shown: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        dataset_id(value)
+    text = error_text(info.value)
+    assert shown in text and "Ask the user" in text and "do not guess" in text
+    assert len(sentences(text)) <= 3 and not doubled(text)
+
+
+def test_bad_timeout_text() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        timeout_seconds(5000)
+    text = error_text(info.value)
+    assert "between 1 and 900" in text and len(sentences(text)) <= 3 and not doubled(text)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(502, None), (500, 9999), (200, 300002), (200, 300003), (403, 1004), (429, 201)]
+)
+def test_upstream_answers_render_cleanly(status: int, code: int | None) -> None:
+    body = json.dumps({"code": code, "message": "boom"}).encode() if code is not None else b"<html>502</html>"
+    with pytest.raises(UpstreamError) as info:
+        classify(status, body, {}, "tr-3")
+    text = error_text(info.value, "ds-7")
+    assert not doubled(text), doubled(text)
+    assert "HTTP 200" not in text
+    assert len(sentences(text)) <= 3, sentences(text)
+
+
+def test_permission_covers_another_project() -> None:
+    assert "another Powerdrill project" in messages.ERROR_NEXT_STEP["PermissionDenied"]
+
+
+def test_instructions_and_descriptions_carry_the_rules() -> None:
+    for text in (messages.INSTRUCTIONS, messages.GET_DESCRIPTION):
+        assert "partially_failed" in text and "only" in text
+        assert "unknown" in text
+    for text in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION):
+        assert "none finished" in text and "two timed-out waits in a row" in text
+    assert "cannot run" in messages.INSTRUCTIONS and "ask them for the id" in messages.INSTRUCTIONS
+    assert "never ask the user for an API key" in messages.INSTRUCTIONS
+    # `failed` and `empty` are outside the consent path.
+    assert "`failed` or `empty`: do not start" in messages.INSTRUCTIONS
