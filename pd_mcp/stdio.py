@@ -59,11 +59,27 @@ class Wire:
         return self
 
     def write(self, data: bytes) -> None:
+        """Write all of `data`; a closed stdout (the host went away) ends the process at once, quietly."""
         with self._lock:
             view = memoryview(data)
-            while view:
-                written = os.write(self._out, view)
-                view = view[written:]
+            try:
+                while view:
+                    written = os.write(self._out, view)
+                    view = view[written:]
+            except OSError:  # EPIPE and the like: nobody can read an answer any more
+                os._exit(0)
+
+    def exit_on_signal(self) -> None:
+        """SIGTERM exits 0 and SIGINT 130 (as `pd-mcp wait` after Ctrl-C), at once and quietly,
+        never in the middle of a JSON-RPC line."""
+        import signal
+
+        def stop(signum: int, frame: object) -> None:
+            self._lock.acquire(timeout=1.0)
+            os._exit(130 if signum == signal.SIGINT else 0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
 
     def _read(self) -> None:
         try:
@@ -97,8 +113,20 @@ class Wire:
             self.early.enabled = False
 
 
+# Requests that by design never complete: not work to finish at the end of input.
+_LISTENING = frozenset({"subscriptions/listen"})
+
+
+def _key(request_id: Any) -> Any:
+    """A request id as the SDK correlates it: "8" and 8 are one request."""
+    from mcp.shared.dispatcher import as_request_id, coerce_request_id
+
+    value = as_request_id(request_id)
+    return coerce_request_id(value) if value is not None else request_id
+
+
 class _OpenRequests:
-    """Ids of requests handed to the SDK and not answered yet."""
+    """Ids of requests handed to the SDK and not answered yet (keyed as the SDK keys them)."""
 
     def __init__(self) -> None:
         import anyio
@@ -112,10 +140,10 @@ class _OpenRequests:
 
         if not self._open:
             self._event = anyio.Event()
-        self._open.add(request_id)
+        self._open.add(_key(request_id))
 
     def closed(self, request_id: Any) -> None:
-        self._open.discard(request_id)
+        self._open.discard(_key(request_id))
         if not self._open:
             self._event.set()
 
@@ -148,6 +176,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
     # The SDK's `run_stdio_async` owns its streams; the low-level server is what it runs.
     server = mcp._lowlevel_server
     open_requests = _OpenRequests()
+    serving = anyio.CancelScope()
     in_send, in_receive = anyio.create_memory_object_stream[Any](math.inf)
     out_send, out_receive = anyio.create_memory_object_stream[Any](math.inf)
 
@@ -162,7 +191,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                 except Exception as exc:  # the SDK answers a malformed line itself
                     await in_send.send(exc)
                     continue
-                if isinstance(message, JSONRPCRequest):
+                if isinstance(message, JSONRPCRequest) and message.method not in _LISTENING:
                     open_requests.opened(message.id)
                 elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
                     open_requests.closed((message.params or {}).get("requestId"))
@@ -173,6 +202,8 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                 )
                 with anyio.move_on_after(DRAIN_LIMIT):
                     await open_requests.drained()
+        # Every real request is answered; what is left only listens, and ends with the input.
+        serving.cancel()
 
     async def pump_out() -> None:
         async with out_receive:
@@ -180,7 +211,6 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                 message = item.message
                 data = message.model_dump_json(by_alias=True, exclude_unset=True)
                 if isinstance(message, JSONRPCResponse | JSONRPCError):
-                    open_requests.closed(message.id)
                     sent = wire.answered.pop(message.id, None)
                     if sent is not None:
                         if json.loads(data) != sent:
@@ -188,8 +218,11 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                                 "an early handshake answer differed from the server's; recording anew"
                             )
                             _forget_recording()
+                        open_requests.closed(message.id)
                         continue
                 await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
+                if isinstance(message, JSONRPCResponse | JSONRPCError):
+                    open_requests.closed(message.id)  # once written: then the end of input may end us
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump_in)
@@ -202,7 +235,8 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         else:
             recorded.set()
         async with out_send, in_receive:
-            await server.run(in_receive, out_send, server.create_initialization_options())
+            with serving:
+                await server.run(in_receive, out_send, server.create_initialization_options())
         with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
             await recorded.wait()
         tg.cancel_scope.cancel()
@@ -252,6 +286,7 @@ def fast_main() -> int:
     enabled = os.environ.get("PD_MCP_PRELOAD", "1").strip() != "0"
     manifest = handshake.load() if enabled else None
     wire = Wire(handshake.EarlyAnswers(manifest) if manifest else None).start()
+    wire.exit_on_signal()
 
     from pd_mcp.logs import configure_logging
 
