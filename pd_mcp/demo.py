@@ -105,10 +105,11 @@ async def _drive(url: str, out: _Transcript) -> None:
             )
             out.say(f"              {_first_line(result)}")
             out.say(f"              for the user: {data.get('user_message')}")
-            if data.get("failed_sources_truncated"):
+            if data.get("failed_sources_total"):
                 out.say(
                     f"              failed_sources: {len(data.get('failed_sources', []))} of "
-                    f"failed_sources_total={data.get('failed_sources_total')} (failed_sources_truncated=true)"
+                    f"failed_sources_total={data.get('failed_sources_total')}, "
+                    f"failed_sources_truncated={str(data.get('failed_sources_truncated')).lower()}"
                 )
             out.check(dataset, data.get("verdict"), expected)
 

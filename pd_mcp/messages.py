@@ -211,9 +211,9 @@ def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) ->
         case "ready":
             return f"Dataset {dataset_id} is ready: all {_files(t)} are synchronized and can be analysed."
         case "syncing":
-            still = "after this wait " if timed_out else ""
+            still = " after this wait" if timed_out else ""
             return (
-                f"Dataset {dataset_id} is {still}still being synchronized ({s} of {_files(t)} ready so far, "
+                f"Dataset {dataset_id} is still being synchronized{still} ({s} of {_files(t)} ready so far, "
                 f"{k} to go{failed}), so the analysis has to wait."
             )
         case "failed":
@@ -280,7 +280,7 @@ _CONFIG_FIX = (
 # The one next step for each class of `errors.py`, by class name; a class without its own entry
 # uses its nearest base class's. Every class in errors.py has an entry (a test checks).
 ERROR_NEXT_STEP: dict[str, str] = {
-    "PdMcpError": "Tell the user pd-mcp failed and check again once; if it fails again, stop.",
+    "PdMcpError": "Call again at most once; if it fails again, tell the user the check failed.",
     "ConfigError": f"Ask the user to fix the variable named above {_CONFIG_FIX}.",
     "InvalidArgument": "Ask the user for the exact value; do not guess one.",
     "UpstreamError": "Tell the user what Powerdrill answered; calling again with the same id will not help.",
