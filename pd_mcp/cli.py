@@ -17,7 +17,12 @@ from typing import Any
 from pd_mcp.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
 
 # `pd-mcp` with these arguments serves stdio through the fast path (see stdio.fast_main).
-_STDIO_FORMS = ([], ["serve"], ["serve", "--transport", "stdio"], ["serve", "--transport=stdio"])
+_STDIO_FORMS: tuple[list[str], ...] = (
+    [],
+    ["serve"],
+    ["serve", "--transport", "stdio"],
+    ["serve", "--transport=stdio"],
+)
 
 
 def _port(text: str) -> int:

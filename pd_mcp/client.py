@@ -216,12 +216,13 @@ class PowerdrillClient:
             # Full jitter: uniform between 0 and an exponential ceiling (0.5 s, 1 s, 2 s, ... 4 s).
             return random.uniform(0, min(4.0, 0.5 * 2 ** (state.attempt_number - 1)))
 
+        sleep: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, UpstreamError) and e.retryable),
             stop=stop,
             wait=wait,
             reraise=True,
-            **({"sleep": self._sleep} if self._sleep else {}),
+            **sleep,
         )
         try:
             async for try_ in retrying:

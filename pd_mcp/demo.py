@@ -124,8 +124,8 @@ async def _drive(url: str, out: _Transcript) -> None:
             f"3. wait_for_dataset_sync on ds-syncing (finishes about {SYNC_SECONDS:g} s after first asked)"
         )
 
-        async def on_progress(done: float, total: float | None, text: str | None) -> None:
-            out.progress(f"progress {int(done)}/{int(total or 0)}  {text or ''}")
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            out.progress(f"progress {int(progress)}/{int(total or 0)}  {message or ''}")
 
         result = await client.call_tool(
             "wait_for_dataset_sync",

@@ -202,7 +202,7 @@ async def generate(server: Any) -> dict[str, Any]:
     client = {"name": "pd-mcp-recorder", "version": "0"}
     legacy = {}
     for version in LEGACY_VERSIONS:
-        requests = [
+        requests: list[dict[str, Any]] = [
             {
                 "jsonrpc": "2.0",
                 "id": 0,
@@ -215,7 +215,7 @@ async def generate(server: Any) -> dict[str, Any]:
         legacy[version] = await session(requests)
     modern = {}
     for version in MODERN_PROTOCOL_VERSIONS:
-        meta = {
+        meta: dict[str, Any] = {
             f"{_META}protocolVersion": version,
             f"{_META}clientInfo": client,
             f"{_META}clientCapabilities": {},

@@ -68,7 +68,7 @@ async def run_server(app: ASGIApp, *, sock: socket.socket, drain: Drain, limits:
         access_log=False,
         lifespan="on",
         limit_concurrency=limits.max_connections,
-        timeout_graceful_shutdown=CLOSE_SECONDS,
+        timeout_graceful_shutdown=CLOSE_SECONDS,  # type: ignore[arg-type]  # typed int, used as a float
         log_config=None,
     )
     server = _Server(config, url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -43,6 +43,7 @@ async def serve(args: Any) -> int:
         finally:
             await runtime.aclose()
             tg.cancel_scope.cancel()
+    return 0  # only reached when the task group swallowed a cancellation
 
 
 async def _start_sandbox(tg: TaskGroup) -> Any:
@@ -64,7 +65,9 @@ async def _start_sandbox(tg: TaskGroup) -> Any:
 
     tg.start_soon(run)
     await ready.wait()
-    version = "v1" if os.environ.get("POWERDRILL_API_VERSION", "").strip().lower() == "v1" else "v2"
+    version: Literal["v1", "v2"] = (
+        "v1" if os.environ.get("POWERDRILL_API_VERSION", "").strip().lower() == "v1" else "v2"
+    )
     return ApiConfig(
         base_url=where[0], api_version=version, user_id=SANDBOX_USER_ID, api_key=SecretStr(SANDBOX_API_KEY)
     )

@@ -138,7 +138,7 @@ def split_api_url(raw: str | None) -> tuple[str, ApiVersion | None, str | None]:
         suffix = f"/{candidate}/team"
         if path.endswith(suffix):
             path = path[: -len(suffix)]
-            version = candidate  # type: ignore[assignment]
+            version = candidate
             break
     base = f"{parts.scheme}://{parts.netloc}{path}"
     return base, version, None

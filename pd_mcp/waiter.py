@@ -26,7 +26,7 @@ from pd_mcp.messages import (
     timed_out_message,
     user_message,
 )
-from pd_mcp.models import StatusAnswer, WaitResult
+from pd_mcp.models import FailedSource, StatusAnswer, WaitResult
 from pd_mcp.report import build_status, fetch_failed_sources, now_iso
 from pd_mcp.schedule import Observation, PollSchedule
 
@@ -164,7 +164,8 @@ async def _finish(
 ) -> WaitResult:
     """The report for the last answer; the failed sources' names only if they come within `time_left`."""
     checked_at = now_iso()
-    failed, note = [], ""
+    failed: list[FailedSource] = []
+    note = ""
     if answer.counts.invalid:
         with anyio.move_on_after(time_left) as scope:
             failed, note = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)

@@ -181,7 +181,8 @@ class SandboxOptions:
                     f"{variable} must be {'an integer' if integer else 'a number'}, got {raw!r}"
                 ) from None
             try:
-                cls(**{name: value})  # checks this value's range, so the error can name the variable
+                one: dict[str, Any] = {name: value}
+                cls(**one)  # checks this value's range, so the error can name the variable
             except ValueError as exc:
                 raise ValueError(f"{variable}: {exc}") from None
             values[name] = value

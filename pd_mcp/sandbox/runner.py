@@ -106,7 +106,7 @@ def _server(sandbox: Sandbox) -> _Server:
         ws="none",
         proxy_headers=False,
         server_header=False,
-        timeout_graceful_shutdown=0.5,
+        timeout_graceful_shutdown=0.5,  # type: ignore[arg-type]  # typed int, used as a float
     )
     return _Server(config)
 
