@@ -369,7 +369,6 @@ async def test_cancelling_the_call_while_it_sleeps_stops_polling(
         await runtime.aclose()
 
 
-@pytest.mark.process
 @pytest.mark.parametrize("mode", MODES)
 async def test_cancelling_the_call_during_a_request_aborts_it_and_stops_polling(
     mock: respx.MockRouter, mode: str
