@@ -54,7 +54,7 @@ Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 Parser = Callable[[dict[str, Any], str | None], T]
 
-# (HTTP status or None, code) -> error class. Codes decide; HTTP status is the fallback.
+# Envelope code -> (error class, meaning). Codes decide; _STATUSES (by HTTP status) is the fallback.
 _CODES: dict[int, tuple[type[UpstreamError], str]] = {
     100: (BadRequest, "bad request"),
     300001: (BadRequest, "invalid parameters"),
@@ -305,7 +305,7 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
     code = envelope.get("code") if isinstance(envelope, dict) else None
     if isinstance(code, bool) or not isinstance(code, int):
         code = None
-    # NOTES.md and the status endpoints say `message`; some of Powerdrill's examples say `msg`.
+    # Powerdrill's API documentation and the status endpoints say `message`; some of its examples say `msg`.
     said = _said((envelope.get("message") or envelope.get("msg")) if isinstance(envelope, dict) else None)
     retry_after = parse_retry_after(headers.get("retry-after"))
 

@@ -208,7 +208,7 @@ async def test_datasources_listing_without_records_is_malformed(
 # --- documented error codes --------------------------------------------------------------------
 
 ERROR_CODES = [
-    # code, HTTP status (from NOTES.md), error class, retryable
+    # code, HTTP status (as Powerdrill documents them), error class, retryable
     (100, 400, BadRequest, False),
     (300001, 400, BadRequest, False),
     (300002, 200, PermissionDenied, False),
