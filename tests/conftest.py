@@ -14,6 +14,7 @@ import pytest
 import respx
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
+from support import CANARY_KEY
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.settings import ApiConfig
@@ -22,7 +23,6 @@ BASE_URL = "https://pd.test/api"
 USER_ID = "user-42"
 # A key no real system uses: if it shows up in any output, something leaked it.
 # (Test modules repeat these values: tests/ is not a package, so they cannot import them.)
-CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 
 ENV_VARS = (
     "POWERDRILL_USER_ID",

@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from support import text_of  # re-exported for the e2e tests
 
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, RunningSandbox, SandboxOptions
 
@@ -299,10 +300,6 @@ def pd_mcp_faults(log: str) -> list[str]:
     tests), which is no fault of pd_mcp's.
     """
     return [line for line in log.splitlines() if _PD_MCP_FAULT.search(line)]
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", None) == "text")
 
 
 def status_requests(sandbox: RunningSandbox, dataset_id: str) -> list[Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from support import CANARY_KEY
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.errors import (
@@ -28,7 +29,6 @@ from pd_mcp.errors import (
     UpstreamUnavailable,
 )
 
-CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 USER_ID = "user-42"
 DS = "dset-cm5axptyyxxx298"
 V2_STATUS = f"/v2/team/datasets/{DS}/status"

@@ -28,6 +28,7 @@ import mcp
 import pytest
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
+from support import text_of
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, Sandbox, SandboxOptions, running_sandbox
@@ -101,10 +102,6 @@ def sandbox_config(base_url: str = SANDBOX_BASE, version: str = "v2", **kw: Any)
         api_key=SecretStr(SANDBOX_API_KEY),
         **kw,
     )
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
 
 
 @dataclass

@@ -33,6 +33,7 @@ from aiolimiter import AsyncLimiter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
+from support import text_of
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import FakeClock
@@ -187,10 +188,6 @@ def harness_for(mode: str) -> Iterator[ToolHarness]:
 @pytest.fixture(scope="module")
 def tools() -> Iterator[ToolHarness]:
     yield from harness_for("legacy")
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
 
 
 def assert_clean(result: Any) -> str:

@@ -36,6 +36,7 @@ import pytest
 import uvicorn
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
+from support import text_of
 
 from pd_mcp import errors, settings
 from pd_mcp.client import PowerdrillClient
@@ -160,10 +161,6 @@ def quick_runtime(cfg: ApiConfig, transport: httpx.AsyncBaseTransport | None = N
     runtime = Runtime(config=cfg, transport=transport)
     runtime._client = quick_client(cfg, transport)  # Runtime has no switch for sleep and limiter
     return runtime
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
 
 
 def leaks(text: str) -> bool:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
+from support import CANARY_KEY
 
 from pd_mcp.errors import ConfigError
 from pd_mcp.settings import DEFAULT_API_URL, ApiConfig, Settings, load
-
-CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 
 
 @pytest.fixture

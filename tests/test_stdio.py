@@ -17,10 +17,10 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from support import CANARY_KEY, text_of
 
 pytestmark = pytest.mark.process
 
-CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 UNREACHABLE_URL = "http://127.0.0.1:9/api"  # port 9: nothing listens, connection refused
 INSTALLED = Path(sys.executable).parent / "pd-mcp"
 TOOLS = {"get_dataset_status", "wait_for_dataset_sync"}
@@ -48,10 +48,6 @@ def _installed() -> None:
 def params(command: str, env: dict[str, str]) -> StdioServerParameters:
     exe, args = COMMANDS[command]
     return StdioServerParameters(command=exe, args=args, env=env)
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -21,13 +21,13 @@ from aiolimiter import AsyncLimiter
 from mcp import Client
 from mcp_types import CallToolResult
 from pydantic import SecretStr
+from support import CANARY_KEY
 
 import pd_mcp.client
 from pd_mcp.clock import FakeClock
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
 
-CANARY_KEY = "pdk-CANARY-9f8e7d6c"
 USER_ID = "user-42"
 BASE = "https://pd.test/api"
 DS = "dset-cm5axptyyxxx298"
