@@ -345,6 +345,11 @@ _COUNT_FIELDS = {
 }
 
 
+# No dataset holds a trillion sources; a larger count is a broken answer (and a
+# 4,300-digit one could not even be turned into text).
+MAX_COUNT = 10**12
+
+
 def parse_counts(data: Mapping[str, Any], api_version: str, trace_id: str | None) -> Counts:
     """The three counts, each a non-negative integer, or `MalformedResponse`."""
     values = []
@@ -352,7 +357,7 @@ def parse_counts(data: Mapping[str, Any], api_version: str, trace_id: str | None
         value = data.get(name)
         if isinstance(value, float) and value.is_integer() and math.isfinite(value):
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
             shown = "missing" if name not in data else f"{type(value).__name__} {str(value)[:40]!r}"
             raise MalformedResponse(
                 f"Powerdrill's status answer has an unusable {name} ({shown}), so no verdict can be given.",
@@ -373,7 +378,7 @@ def parse_sources(data: Mapping[str, Any], trace_id: str | None) -> list[FailedS
             continue
         ident, name = record.get("id"), record.get("name") or record.get("fileName")
         if isinstance(ident, str) and isinstance(name, str):
-            sources.append(FailedSource(id=ident[:200], name=_printable(name)[:200]))
+            sources.append(FailedSource(id=_printable(ident)[:200], name=_printable(name)[:200]))
     return sources
 
 
@@ -392,7 +397,7 @@ def parse_datasets(
         if isinstance(ident, str) and ident:
             entries.append(
                 DatasetEntry(
-                    id=ident[:200],
+                    id=_printable(ident)[:200],
                     name=_printable(name)[:200] if isinstance(name, str) else "",
                     description=_printable(about)[:200] if isinstance(about, str) else "",
                 )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 
 from pd_mcp.exit_codes import EXIT_ERROR, EXIT_NOT_READY, EXIT_READY, EXIT_TIMED_OUT
+from pd_mcp.scrub import scrub
 
 if TYPE_CHECKING:
     from pd_mcp.errors import PdMcpError
@@ -95,7 +96,7 @@ class _Output:
         self.ok, self.bad = ("✓", "✗") if encoding.startswith("utf") else ("[ok]", "[error]")
 
     def scrub(self, text: str) -> str:
-        return text.replace(self.secret, "[redacted]") if len(self.secret) >= 4 else text
+        return scrub(text, self.secret)
 
     def _write(self, stream: TextIO, text: str, scrubbed: bool, raw: bool = False) -> None:
         text = text if scrubbed else self.scrub(text)

@@ -35,6 +35,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_unspecified(host: str) -> bool:
+    """Whether `host` is an all-interfaces address in any spelling (`0.0.0.0`, `::`, `0:0:0:0:0:0:0:0`)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 def _token() -> str:
     """`PD_MCP_HTTP_TOKEN`, as the settings read it."""
     from pd_mcp.settings import load
@@ -59,7 +67,7 @@ def refuse_unsafe_bind(host: str) -> str | None:
             f"refusing to serve on {host}: a non-loopback address needs PD_MCP_HTTP_TOKEN "
             "(a bearer token every request must carry). Set it, or use --host 127.0.0.1."
         )
-    if host in ("0.0.0.0", "::") and not _allowed_hosts_env():
+    if _is_unspecified(host) and not _allowed_hosts_env():
         return (
             f"refusing to serve on {host}: set PD_MCP_ALLOWED_HOSTS to the host names clients use "
             "(for example 'mcp.example.com' or 'mcp.example.com:8000'), so Host and Origin can be checked."
@@ -75,7 +83,7 @@ def security_settings(host: str, port: int) -> TransportSecuritySettings:
         names = ["127.0.0.1", "localhost", "[::1]"]
     else:
         names = list(_allowed_hosts_env())
-        if host not in ("0.0.0.0", "::"):
+        if not _is_unspecified(host):
             names.append(f"[{host}]" if ":" in host else host)
     hosts: list[str] = []
     origins: list[str] = []
@@ -94,12 +102,14 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
+            scheme, _, credentials = given.partition(b" ")
+            # The scheme is case-insensitive in HTTP (RFC 9110 section 11.1).
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials, self._expected):
                 body = json.dumps({"error": "unauthorized", "message": "a valid bearer token is required"})
                 await send(
                     {

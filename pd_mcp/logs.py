@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+from pd_mcp.scrub import scrub
+
 NOISY = ("httpx", "httpcore", "mcp", "uvicorn.access")
 
 
@@ -21,7 +23,7 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         secret = os.environ.get("POWERDRILL_PROJECT_API_KEY", "").strip()
-        return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
+        return scrub(text, secret)
 
 
 def configure_logging(default: str) -> None:

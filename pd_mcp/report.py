@@ -8,7 +8,6 @@ command line shapes its `--json` exactly as the tools do without loading the SDK
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,22 +23,18 @@ from pd_mcp.messages import (
     verdict_message,
 )
 from pd_mcp.models import Counts, DatasetStatus, FailedSource, StatusAnswer, WaitResult
+from pd_mcp.scrub import MIN_LENGTH, scrub_tree
 from pd_mcp.verdict import verdict
 
 if TYPE_CHECKING:
     from pd_mcp.client import PowerdrillClient
 
 
-def scrub(text: str, secret: str) -> str:
-    """`text` with the API key replaced (a key shorter than 4 characters is not searched for)."""
-    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
-
-
 def structured(report: DatasetStatus, secret: str) -> dict[str, Any]:
     """The report as the tools' `structuredContent` (and the command line's `--json`), key scrubbed."""
     content: dict[str, Any] = report.model_dump(mode="json")
-    if len(secret) >= 4 and secret in report.message + str(content):
-        content = json.loads(scrub(json.dumps(content), secret))
+    if len(secret) >= MIN_LENGTH:
+        content = scrub_tree(content, secret)
     return content
 
 

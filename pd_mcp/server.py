@@ -33,8 +33,8 @@ from pd_mcp.messages import (
     bug_message,
 )
 from pd_mcp.models import DatasetStatus, WaitResult
-from pd_mcp.report import scrub as _scrub
 from pd_mcp.runtime import Runtime
+from pd_mcp.scrub import scrub as _scrub
 from pd_mcp.validation import DATASET_ID_PATTERN, TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
 
 if TYPE_CHECKING:

@@ -589,3 +589,25 @@ async def test_malformed_answer_then_good_one_gives_the_good_counts(
     )
     assert (await client.status(DS)).counts.synched == 6
     assert route.call_count == 3
+
+
+def test_an_absurd_count_is_a_malformed_answer_not_a_crash() -> None:
+    """A 4,300-digit count (the sum would not even print) is the malformed-answer error."""
+    from pd_mcp.client import MalformedResponse, classify, parse_counts
+
+    huge = b"1" * 4300
+    body = b'{"code":0,"data":{"synched_count":' + huge + b',"synching_count":' + huge
+    body += b',"invalid_count":0}}'
+    with pytest.raises(MalformedResponse, match="synched_count"):
+        parse_counts(classify(200, body, {}, None), "v2", None)
+
+
+def test_control_characters_in_upstream_ids_are_removed() -> None:
+    """Source and dataset ids reach terminals and messages: no ANSI escape or newline survives."""
+    from pd_mcp.client import parse_datasets, parse_sources
+
+    evil = "ds-1\x1b[31m\nFAKE LINE\r\x07"
+    sources = parse_sources({"records": [{"id": evil, "name": "a.csv"}]}, None)
+    datasets = parse_datasets({"records": [{"id": evil, "name": "n"}], "total_items": 1}, "v2", 10, None)
+    for ident in (sources[0].id, datasets.records[0].id):
+        assert ident.isprintable() and "\x1b" not in ident and "\n" not in ident

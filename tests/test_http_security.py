@@ -451,3 +451,38 @@ async def test_a_specific_bind_address_is_an_allowed_host(token: str) -> None:
     async with http_client("10.1.2.3") as client:
         assert (await initialize(client, host=f"10.1.2.3:{PORT}", token=TOKEN)).status_code == 200
         assert (await initialize(client, host=f"10.9.9.9:{PORT}", token=TOKEN)).status_code == 421
+
+
+def test_lower_case_bearer_scheme_is_accepted() -> None:
+    """The auth scheme is case-insensitive in HTTP: `bearer`, `BEARER` pass, a wrong token does not."""
+    from pd_mcp.http_app import BearerTokenMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def status(header: bytes) -> int:
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope: Any = {"type": "http", "headers": [(b"authorization", header)]}
+        await BearerTokenMiddleware(app, "tok-123")(scope, send, send)
+        return int(sent[0]["status"])
+
+    for header, expected in [
+        (b"Bearer tok-123", 200),
+        (b"bearer tok-123", 200),
+        (b"BEARER tok-123", 200),
+        (b"bearer tok-124", 401),
+        (b"Basic tok-123", 401),
+        (b"tok-123", 401),
+    ]:
+        assert anyio.run(status, header) == expected, header
+
+
+def test_every_spelling_of_all_interfaces_needs_allowed_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PD_MCP_HTTP_TOKEN", "a-long-token-value")
+    monkeypatch.delenv("PD_MCP_ALLOWED_HOSTS", raising=False)
+    for host in ("0.0.0.0", "::", "0:0:0:0:0:0:0:0", "[::]", "0000::0"):
+        assert "PD_MCP_ALLOWED_HOSTS" in (refuse_unsafe_bind(host) or ""), host
