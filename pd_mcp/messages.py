@@ -48,8 +48,8 @@ silently leaves the others out, so before one:
 id, ask them for the id (do not guess one).
 2. Follow the verdict: `ready`: the job can start. `syncing`: do not start; call \
 wait_for_dataset_sync. `partially_failed`: start only if the user agrees to leave the failed \
-sources out. `failed` or `empty`: do not start; tell the user (failed files must be replaced or \
-re-added in Powerdrill; an empty dataset needs files).
+sources out. `failed` or `empty`: do not start; tell the user (failed files may need to be replaced \
+or re-added in Powerdrill; an empty dataset needs files).
 3. When a wait times out: call it again while sources are still finishing; stop and tell the \
 user after a wait in which none finished, or after two timed-out waits in a row.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
@@ -175,8 +175,8 @@ def _next_step(counts: Counts) -> str:
         case "failed":
             return (
                 "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
-                "this. Tell the user which files failed and that they need to be replaced or re-added in "
-                "Powerdrill, then check again."
+                "this. Tell the user which files failed (they may need to be replaced or re-added in "
+                "Powerdrill), then check again."
             )
         case _:
             return (
@@ -219,7 +219,7 @@ def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) ->
         case "failed":
             return (
                 f"None of the {_files(t)} in dataset {dataset_id} could be synchronized, so it cannot be "
-                "analysed until they are replaced or re-added in Powerdrill."
+                "analysed as it is; replacing or re-adding them in Powerdrill may help."
             )
         case _:
             return (
