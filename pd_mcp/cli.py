@@ -138,12 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fast_main()
     # Serving must not import the sandbox: its flags are only added when it is asked for.
     args = build_parser(sandbox_flags="sandbox" in argv).parse_args(argv)
-    command = args.command or "serve"
+    # Bare `pd-mcp` is one of the stdio forms above, so a command is always named here.
+    command = args.command
     if command == "serve":
-        if args.command is None:  # bare `pd-mcp`: stdio, like hosts expect
-            args = argparse.Namespace(
-                transport="stdio", host="127.0.0.1", port=8000, stateless=False, sandbox=False
-            )
         return _serve(args)
     try:
         if command == "demo":
