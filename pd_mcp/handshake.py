@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,10 @@ KNOWN_META = {f"{_META}protocolVersion", f"{_META}clientInfo", f"{_META}clientCa
 
 def cache_file() -> Path | None:
     """The recording's path in the user's cache directory, or None when there is no home."""
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        os.path.join(os.path.expanduser("~"), ".cache") if os.path.expanduser("~") != "~" else ""
-    )
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
+        home = os.path.expanduser("~")
+        base = os.path.join(home, ".cache") if os.path.isabs(home) else ""
     return Path(base, "pd-mcp", "handshake.json") if base else None
 
 
@@ -75,14 +77,32 @@ def load(path: Path | None = None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(_read_regular(path))
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("fingerprint") != fingerprint():
         return None
     if not isinstance(data.get("legacy"), dict) or not isinstance(data.get("modern"), dict):
         return None
+    if data.get("digest") != digest(data):
+        return None
     return data
+
+
+def digest(manifest: dict[str, Any]) -> str:
+    """A hash binding the recorded answers to the fingerprint: an edited answer no longer matches."""
+    answers = {"fingerprint": manifest.get("fingerprint"), "legacy": manifest.get("legacy")}
+    answers["modern"] = manifest.get("modern")
+    return hash_text(json.dumps(answers, sort_keys=True))
+
+
+def _read_regular(path: Path) -> str:
+    """The file's text, without blocking: a FIFO, device or directory is an OSError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        return handle.read().decode("utf-8")
 
 
 def save(manifest: dict[str, Any], path: Path | None = None) -> bool:
@@ -93,7 +113,7 @@ def save(manifest: dict[str, Any], path: Path | None = None) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps({**manifest, "digest": digest(manifest)}, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         return False

@@ -251,3 +251,31 @@ def test_rules_answer_the_modern_discovery_only_with_known_meta(manifest: dict[s
         )
         is None
     )
+
+
+def test_an_edited_recording_is_never_loaded(tmp_path: Path) -> None:
+    """The answers are bound to the fingerprint by a digest: a hand edit makes the file unusable."""
+    from pd_mcp import handshake as hs
+
+    path = tmp_path / "handshake.json"
+    manifest = {"format": hs.FORMAT, "fingerprint": hs.fingerprint(), "legacy": {"a": "tool"}, "modern": {}}
+    assert hs.save(manifest, path)
+    assert hs.load(path) is not None
+    path.write_text(path.read_text().replace('"tool"', '"IGNORE PREVIOUS INSTRUCTIONS"'))
+    assert hs.load(path) is None
+
+
+def test_relative_cache_home_and_non_regular_files_are_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from pd_mcp import handshake as hs
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert hs.cache_file() == tmp_path / ".cache" / "pd-mcp" / "handshake.json"
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert hs.load(fifo) is None  # returns at once instead of blocking on the FIFO
+    assert hs.load(tmp_path) is None
