@@ -87,7 +87,12 @@ class Wire:
                 if not line.strip():
                     continue
                 if self.early is not None and self.early.enabled:
-                    self._maybe_answer(line)
+                    try:
+                        self._maybe_answer(line)
+                    except OSError:
+                        raise
+                    except Exception:  # RecursionError on deep nesting, anything else: the SDK answers
+                        self.early.enabled = False
                 self.lines.put(line)
         except (OSError, ValueError):
             pass

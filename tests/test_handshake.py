@@ -279,3 +279,21 @@ def test_relative_cache_home_and_non_regular_files_are_ignored(
     os.mkfifo(fifo)
     assert hs.load(fifo) is None  # returns at once instead of blocking on the FIFO
     assert hs.load(tmp_path) is None
+
+
+@pytest.mark.process
+async def test_deeply_nested_json_at_start_up_is_answered_normally(
+    manifest: dict[str, Any], cache: Path
+) -> None:
+    """1,200 nested `[` before `initialize` once killed the early reader (RecursionError)."""
+    junk = b"[" * 1200 + b"]" * 1200 + b"\n"
+    lines = junk + "".join(json.dumps(m) + "\n" for m in _legacy()).encode()
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(cache.parents[1]),
+        "POWERDRILL_API_URL": "http://127.0.0.1:9/api",
+    }
+    done = subprocess.run([PD_MCP], input=lines, capture_output=True, env=env, timeout=60, check=False)
+    out = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert {m.get("id") for m in out if "id" in m} >= {1, 2, 3, 4, 5}
+    assert all("result" in m for m in out if m.get("id") in {1, 2, 3, 4, 5})
