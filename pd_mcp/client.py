@@ -5,6 +5,13 @@ module opens nothing), reused with keep-alive. Every attempt goes through a
 process-wide request budget first, carries a fresh `x-pd-external-trace-id`,
 and logs one line to stderr. Any answer that is not the documented JSON with
 sane counts becomes an `UpstreamError`, never a verdict.
+
+Two bounds hold for every answer, whoever asked for it (tools, resource, the
+command line, `check`): one deadline of `PD_MCP_REQUEST_TIMEOUT` covers
+connecting, the headers and the whole body (httpx's own timeouts bound each
+socket read only, so a server that drips one byte at a time would never time
+out), and the body is read as a stream of decoded bytes and stopped at
+`MAX_BODY_BYTES`, so a compressed bomb cannot inflate in memory.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import math
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import anyio
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
@@ -49,6 +58,9 @@ MAX_FAILED_SOURCES = 20
 MAX_PAGE_SIZE = 100  # the largest page the listings accept
 MAX_RETRY_AFTER = 60.0
 POOL_SIZE = 20  # upstream connections at most, all kept alive between calls
+# The largest answer read, after decompression: Powerdrill's status and listing answers are a
+# few kilobytes, so anything near this is not an answer worth a verdict.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -111,7 +123,11 @@ class PowerdrillClient:
                 limits=httpx.Limits(
                     max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30
                 ),
-                headers={"user-agent": f"pd-mcp/{__version__}", "accept": "application/json"},
+                headers={
+                    "user-agent": f"pd-mcp/{__version__}",
+                    "accept": "application/json",
+                    "accept-encoding": "gzip",
+                },
                 follow_redirects=False,
                 trust_env=False,
             )
@@ -255,8 +271,9 @@ class PowerdrillClient:
         outcome = "cancelled"
         try:
             try:
-                response = await self._client().get(url, params=params, headers=headers)
-            except httpx.TimeoutException as exc:
+                with anyio.fail_after(self.config.request_timeout):
+                    response, content = await self._fetch(url, params, headers)
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 outcome = "timeout"
                 raise RequestTimedOut(
                     f"Powerdrill did not answer within {self.config.request_timeout:g} s."
@@ -269,7 +286,14 @@ class PowerdrillClient:
             status = response.status_code
             # An upstream that echoes the key must not get it into a message, even cut short.
             key = headers["x-pd-api-key"]
-            content = response.content.replace(key.encode(), b"[redacted]") if key else response.content
+            if content is None:
+                outcome = "too-large"
+                raise MalformedResponse(
+                    f"Powerdrill's answer was larger than {MAX_BODY_BYTES // (1024 * 1024)} MB, "
+                    "far beyond any status answer, and was not read.",
+                    status=status,
+                )
+            content = content.replace(key.encode(), b"[redacted]") if key else content
             trace_id = _clean_header((response.headers.get("x-pd-trace-id") or "").replace(key, "[redacted]"))
             simulated = response.headers.get(SANDBOX_HEADER) == "true"
             try:
@@ -292,6 +316,65 @@ class PowerdrillClient:
                 attempt,
             )
 
+    async def _fetch(
+        self, url: str, params: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> tuple[httpx.Response, bytes | None]:
+        """Send and read the decoded body, stopping at MAX_BODY_BYTES (then the body is None).
+
+        Decoding is done here, not by httpx, because its decoder inflates a whole network chunk
+        at once: 64 kB of a gzip bomb become 64 MB before anything can count them.
+        """
+        request = self._client().build_request("GET", url, params=params, headers=headers)
+        response = await self._client().send(request, stream=True)
+        try:
+            body = _BoundedBody(response.headers.get("content-encoding", ""))
+            async for raw in response.aiter_raw():
+                if not body.feed(raw):
+                    return response, None
+            return response, body.finish()
+        finally:
+            await response.aclose()
+
+
+class _BoundedBody:
+    """Decoded bytes of a response body, gzip or deflate inflated in steps, never past the cap."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._inflate = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            self._inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 32)  # gzip or zlib header
+        else:  # only gzip is asked for (accept-encoding); anything else cannot be read safely
+            raise MalformedResponse(f"Powerdrill's answer came in an unexpected encoding ({encoding[:20]}).")
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, raw: bytes) -> bool:
+        """Take raw bytes; False once the decoded body is over MAX_BODY_BYTES."""
+        if self._inflate is None:
+            return self._keep(raw)
+        data = raw
+        while data:
+            try:
+                out = self._inflate.decompress(data, MAX_BODY_BYTES + 1 - self._size)
+            except zlib.error as exc:
+                raise MalformedResponse("Powerdrill's answer could not be decompressed.") from exc
+            if not self._keep(out):
+                return False
+            data = self._inflate.unconsumed_tail
+        return True
+
+    def _keep(self, chunk: bytes) -> bool:
+        self._size += len(chunk)
+        if self._size > MAX_BODY_BYTES:
+            return False
+        self._chunks.append(chunk)
+        return True
+
+    def finish(self) -> bytes:
+        return b"".join(self._chunks)
+
 
 # --- pure parsing: bytes in, data or a typed error out ---------------------------------
 
@@ -309,6 +392,16 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
     said = _said((envelope.get("message") or envelope.get("msg")) if isinstance(envelope, dict) else None)
     retry_after = parse_retry_after(headers.get("retry-after"))
 
+    if 300 <= status < 400:
+        # Never followed (the key would go with it), and not a passing fault: the URL is wrong.
+        where = urlsplit(headers.get("location") or "").hostname
+        to = f" to {_printable(where)}" if where else ""
+        raise UpstreamError(
+            f"Powerdrill answered with a redirect (HTTP {status}{to}), which pd-mcp does not follow so "
+            "that the API key goes nowhere else: POWERDRILL_API_URL is probably not the API's address.",
+            status=status,
+            trace_id=trace_id,
+        )
     if code not in (None, 0) or status >= 400:
         cls, meaning = _CODES.get(code, (None, None)) if code is not None else (None, None)
         if cls is None:
