@@ -289,17 +289,22 @@ def listening_addresses(pid: int, port: int) -> list[str] | None:
 
 # A traceback frame in pd_mcp's own code, or an error logged by one of its loggers.
 _PD_MCP_FAULT = re.compile(r'File "[^"]*[/\\]pd_mcp[/\\]|\b(ERROR|CRITICAL) pd_mcp\b')
+# pd_mcp's ASGI middleware only passes requests on to the SDK's app: its frames sit on top of
+# every traceback raised below it, and say nothing about whose fault that traceback is.
+_PASS_THROUGH = re.compile(r'File "[^"]*[/\\]pd_mcp[/\\]http_app\.py", line \d+, in __call__')
 
 
 def pd_mcp_faults(log: str) -> list[str]:
     """Lines of a server log that show pd_mcp itself failing.
 
-    Tracebacks that run only through the SDK, Starlette and uvicorn are left
-    out: mcp 2.3's stateful Streamable HTTP transport logs one when a client
-    request races the client's own session DELETE (see the report of the e2e
-    tests), which is no fault of pd_mcp's.
+    Tracebacks that run only through the SDK, Starlette and uvicorn (and pd_mcp's
+    pass-through middleware) are left out: mcp 2.3's stateful Streamable HTTP
+    transport logs one when a client request races the client's own session
+    DELETE (see the report of the e2e tests), which is no fault of pd_mcp's.
     """
-    return [line for line in log.splitlines() if _PD_MCP_FAULT.search(line)]
+    return [
+        line for line in log.splitlines() if _PD_MCP_FAULT.search(line) and not _PASS_THROUGH.search(line)
+    ]
 
 
 def status_requests(sandbox: RunningSandbox, dataset_id: str) -> list[Any]:
