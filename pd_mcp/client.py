@@ -43,6 +43,7 @@ from pd_mcp.errors import (
     NetworkError,
     PermissionDenied,
     RateLimited,
+    Redirected,
     RequestTimedOut,
     UpstreamError,
     UpstreamUnavailable,
@@ -398,7 +399,7 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
         # Never followed (the key would go with it), and not a passing fault: the URL is wrong.
         where = urlsplit(headers.get("location") or "").hostname
         to = f" to {_printable(where)}" if where else ""
-        raise UpstreamError(
+        raise Redirected(
             f"Powerdrill answered with a redirect (HTTP {status}{to}), which pd-mcp does not follow so "
             "that the API key goes nowhere else: POWERDRILL_API_URL is probably not the API's address.",
             status=status,

@@ -12,7 +12,8 @@
         ├── UpstreamUnavailable   Powerdrill's own fault (9999, HTTP 5xx)       retryable
         ├── NetworkError          no answer: connection refused, reset, dropped retryable
         ├── RequestTimedOut       no answer within the request timeout         retryable
-        └── MalformedResponse     an answer that is not the documented JSON    retryable
+        ├── MalformedResponse     an answer that is not the documented JSON    retryable
+        └── Redirected            an HTTP 3xx: never followed, the URL is wrong
 
 The tool layer turns any of these into an `isError` result in one place
 (`report.error_text`), with the texts of `pd_mcp.messages`; nothing else formats errors.
@@ -110,3 +111,7 @@ class RequestTimedOut(UpstreamError):
 
 class MalformedResponse(UpstreamError):
     retryable = True
+
+
+class Redirected(UpstreamError):
+    """Powerdrill's address answered with a redirect, which is never followed (the key would go along)."""

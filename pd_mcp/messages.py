@@ -290,8 +290,8 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "PermissionDenied": (
         "This API key cannot read that dataset (it may belong to another Powerdrill project, or the id "
-        "may be mistyped): ask the user to confirm the id, or to configure pd-mcp with the key of the "
-        "dataset's project; calling again will not help."
+        "may be mistyped): ask the user to confirm the id, or to set the key of the dataset's project "
+        f"{_CONFIG_FIX}; calling again will not help."
     ),
     "DatasetNotFound": (
         "Ask the user for the exact dataset id, not its name (do not guess one); it must belong to the "
@@ -317,6 +317,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
         "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
         "check later."
     ),
+    "Redirected": f"Ask the user to correct POWERDRILL_API_URL {_CONFIG_FIX}; calling again will not help.",
     "MalformedResponse": (
         "Call again at most once; if it fails again, tell the user and give them the trace id for "
         "Powerdrill support."
@@ -331,6 +332,10 @@ INVALID_NEXT_STEP: dict[str, str] = {
     ),
     "timeout_seconds": f"Call {WAIT_TOOL} again with timeout_seconds between 1 and 900 (45 is the default).",
     "arguments": f"Call again with only dataset_id ({WAIT_TOOL} also takes timeout_seconds).",
+    "unexpected": (
+        f"Call again without the unexpected argument: only dataset_id ({WAIT_TOOL} also takes "
+        "timeout_seconds)."
+    ),
 }
 
 

@@ -197,9 +197,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
             raise resource_error(exc, _scrub(error_text(exc, dataset_id), secret)) from None
         except Exception as exc:
             _log_crash(exc, secret)
-            raise ResourceError(
-                f"pd-mcp failed unexpectedly ({type(exc).__name__}); this is a bug."
-            ) from None
+            raise ResourceError(bug_message(type(exc).__name__, "read")) from None
 
     @mcp.completion()
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:

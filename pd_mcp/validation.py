@@ -81,7 +81,7 @@ def tool_arguments(tool: str, arguments: object) -> None:
     unknown = sorted(str(name) for name in arguments if name not in rules)
     if unknown:
         raise InvalidArgument(
-            unknown[0],
+            "unexpected",
             f"unexpected argument {', '.join(map(repr, unknown))}: {tool} takes only {' and '.join(rules)}.",
         )
     for name in REQUIRED:

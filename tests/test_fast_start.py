@@ -28,6 +28,10 @@ EARLY_MODULES = ("pd_mcp", "pd_mcp.cli", "pd_mcp.stdio", "pd_mcp.handshake", "pd
 HEAVY = ("mcp", "mcp_types", "anyio", "httpx", "pydantic", "pydantic_settings")
 SDK_MODULE = "mcp.server.mcpserver"  # the SDK proper: its import log line means it is loaded
 RUN_TIMEOUT = 60
+# `python -m`/`-c` put the working directory first on sys.path: run them elsewhere, so they load
+# the installed pd_mcp this test process imported (and whose build the recording fingerprints),
+# not the source tree of a checkout.
+NEUTRAL_DIR = Path(sys.executable).parent
 
 
 def _heavy(modules: set[str]) -> list[str]:
@@ -55,6 +59,7 @@ def test_the_early_modules_import_nothing_heavy() -> None:
     done = subprocess.run(
         [sys.executable, "-c", code],
         env=_clean_env(),
+        cwd=NEUTRAL_DIR,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -72,6 +77,7 @@ def test_check_without_configuration_does_not_import_httpx(tmp_path: Path) -> No
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "pd_mcp", "check"],
         env=env,
+        cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -105,6 +111,7 @@ def test_the_first_initialize_answer_leaves_before_the_sdk_is_imported(
     env = _clean_env(XDG_CACHE_HOME=str(tmp_path), POWERDRILL_API_URL="http://127.0.0.1:9/api")
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "pd_mcp"],
+        cwd=tmp_path,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

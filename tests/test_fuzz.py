@@ -285,7 +285,7 @@ answer_headers = st.fixed_dictionaries(
 
 def counts_in(body: bytes, status: int) -> dict[str, int] | None:
     """The counts a correct client must report for this answer, or None if it must not report any."""
-    if status >= 400:
+    if status >= 300:  # a redirect is never followed nor read, whatever its body says
         return None
     try:
         envelope = json.loads(body)
