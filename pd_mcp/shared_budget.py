@@ -147,6 +147,14 @@ class RedisBudget:
         now = self._clock()
         local = share_interval(self.rate, self.replicas)
         if self.shared:
+            if now < self._grace_until:
+                # Just back from an outage: wait for the local share first, then take a shared
+                # slot and send at it. Taking the slot first and then waiting would send it late,
+                # into the next slots' second, and the fleet would burst over the budget.
+                ready = self._spacer.reserve(now, local)
+                if ready > now:
+                    await self._sleep(ready - now)
+                now = self._clock()
             try:
                 waited = await self._call(self._reserve([self._tat_key], [self._interval_us()]))
             except Exception as exc:
@@ -154,8 +162,6 @@ class RedisBudget:
             else:
                 # From the answer's arrival, not the ask: a slow round trip must not move the slot early.
                 at = self._clock() + int(waited) / 1e6
-                if now < self._grace_until:
-                    return max(at, self._spacer.reserve(now, local))
                 self._spacer.not_before(at + local)
                 return at
         return self._spacer.reserve(self._clock(), local)
