@@ -59,7 +59,7 @@ usable; failed (invalid_count) = not usable, and waiting does not change it. Aft
 added or replaced, check again. Every result has a user_message: one plain sentence you can \
 pass on to the user as it is.
 If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
-wait: it is updated at every change and once when syncing is over; read it again then.\
+wait: it is updated at every change and once when synchronizing is over; read it again then.\
 """
 
 GET_DESCRIPTION = """\
@@ -83,7 +83,8 @@ Wait until no data source of a Powerdrill dataset is still synchronizing, then r
 it when get_dataset_status says `syncing` (for example right after files were uploaded).
 
 It returns as soon as synchronizing is over, with the same verdict rules as \
-get_dataset_status, or at timeout_seconds with `timed_out: true` and the latest counts. \
+get_dataset_status, or at timeout_seconds (earlier if the server restarts) with `timed_out: true` \
+and the latest counts. \
 After a timed-out wait: call again while sources are still finishing \
 (`finished_during_wait` > 0); stop and tell the user after a wait in which none finished, or \
 after two timed-out waits in a row. Do not start a job while `timed_out` is true.
@@ -98,8 +99,10 @@ DATASET_ID_DESCRIPTION = (
     "ask them for the id."
 )
 TIMEOUT_DESCRIPTION = (
-    "How long to wait at most, in seconds (1 to 900, default 45). Most hosts end a call after about "
-    "60 s unless progress keeps it alive; call again to wait longer."
+    "How long to wait at most, in seconds (1 to 900, default 45); most hosts end a call after about "
+    "60 s unless progress keeps it alive. After a timed-out wait, call again while sources are still "
+    "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
+    "or after two timed-out waits in a row."
 )
 RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
 
@@ -108,8 +111,12 @@ SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill
 # --- verdicts ------------------------------------------------------------------------------------
 
 
-def _names(names: Sequence[str], total_invalid: int) -> str:
+def _names(names: Sequence[str], total_invalid: int, missing: str = "") -> str:
+    """` ('a.csv', 'b.csv' and 3 more)`, or why the names are missing, or nothing."""
     if not names:
+        if missing and total_invalid:
+            whose = "its name" if total_invalid == 1 else "their names"
+            return f" ({whose} could not be fetched: {missing})"
         return ""
     shown = [repr(n) for n in names[:MAX_NAMES_IN_MESSAGE]]
     rest = total_invalid - len(shown)
@@ -124,20 +131,40 @@ def _files(n: int) -> str:
     return "1 file" if n == 1 else f"{n} files"
 
 
-def _counts_phrase(counts: Counts, failed_names: Sequence[str] = ()) -> str:
+def _failed_ones(n: int) -> str:
+    """`the failed one` / `the 3 failed ones`."""
+    return "the failed one" if n == 1 else f"the {n} failed ones"
+
+
+def _it(n: int) -> str:
+    return "it" if n == 1 else "them"
+
+
+def _which_failed(n: int, named: bool) -> str:
+    """`which file failed` when the names are in the text, else `that 2 files failed`."""
+    if named:
+        return "which file failed" if n == 1 else "which files failed"
+    return "that one file failed" if n == 1 else f"that {n} files failed"
+
+
+def _counts_phrase(counts: Counts, failed_names: Sequence[str] = (), missing: str = "") -> str:
     """`3 of 8 data sources synchronized, 4 still synchronizing, 1 failed ('a.csv')`."""
     parts = [f"{counts.synched} of {_sources(counts.total)} synchronized"]
     if counts.synching:
         parts.append(f"{counts.synching} still synchronizing")
     if counts.invalid:
-        parts.append(f"{counts.invalid} failed{_names(failed_names, counts.invalid)}")
+        parts.append(f"{counts.invalid} failed{_names(failed_names, counts.invalid, missing)}")
     return ", ".join(parts)
 
 
-def headline(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) -> str:
-    """One sentence: the state of the dataset (the command line's first line)."""
+def headline(dataset_id: str, counts: Counts, failed_names: Sequence[str] = (), missing: str = "") -> str:
+    """One sentence: the state of the dataset (the command line's first line).
+
+    `missing` is why the failed sources' names could not be fetched, if they could not.
+    """
     s, f, t = counts.synched, counts.invalid, counts.total
     ds = f"Dataset {dataset_id}"
+    names = _names(failed_names, f, missing)
     match verdict_of(counts):
         case "empty":
             return f"{ds} has no data sources yet."
@@ -145,19 +172,26 @@ def headline(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) 
             every = "its only data source is" if t == 1 else f"all {t} data sources are"
             return f"{ds} is ready: {every} synchronized."
         case "syncing":
-            return f"{ds} is still synchronizing: {_counts_phrase(counts, failed_names)}."
+            return f"{ds} is still synchronizing: {_counts_phrase(counts, failed_names, missing)}."
         case "failed":
             every = "its only data source" if t == 1 else f"all {t} data sources"
-            return f"{ds} cannot be analysed: {every} failed to synchronize{_names(failed_names, f)}."
+            return f"{ds} cannot be analysed: {every} failed to synchronize{names}."
         case _:
-            return (
-                f"{ds} is only partly usable: {s} of {_sources(t)} synchronized and "
-                f"{f} failed{_names(failed_names, f)}."
-            )
+            return f"{ds} is only partly usable: {s} of {_sources(t)} synchronized and {f} failed{names}."
 
 
-def _next_step(counts: Counts) -> str:
+def _still_synchronizing(k: int) -> str:
+    """`the source still synchronizing` / `the 3 sources still synchronizing`."""
+    return "the source still synchronizing" if k == 1 else f"the {k} sources still synchronizing"
+
+
+def _not_fixed(f: int) -> str:
+    return f"; waiting will not fix {_failed_ones(f)}" if f else ""
+
+
+def _next_step(counts: Counts, named: bool = True) -> str:
     """What it means for a job, and the one next step (one or two sentences)."""
+    s, k, f, t = counts.synched, counts.synching, counts.invalid, counts.total
     match verdict_of(counts):
         case "empty":
             return (
@@ -167,35 +201,44 @@ def _next_step(counts: Counts) -> str:
         case "ready":
             return "A Powerdrill job can start now and will read every data source."
         case "syncing":
-            fixed = f"; waiting will not fix the {counts.invalid} failed" if counts.invalid else ""
             return (
-                "Do not start a Powerdrill job yet: it would silently leave the unsynchronized sources "
-                f"out{fixed}. Call {WAIT_TOOL} next."
+                f"Do not start a Powerdrill job yet: it would silently leave out {_still_synchronizing(k)}"
+                f"{_not_fixed(f)}. Call {WAIT_TOOL} next."
             )
         case "failed":
+            may = "it may" if t == 1 else "they may"
             return (
                 "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
-                "this. Tell the user which files failed (they may need to be replaced or re-added in "
+                f"this. Tell the user {_which_failed(f, named)} ({may} need to be replaced or re-added in "
                 "Powerdrill), then check again."
             )
         case _:
+            read = "the one synchronized source" if s == 1 else f"the {s} synchronized sources"
             return (
-                f"A Powerdrill job would read only the {counts.synched} synchronized sources, so start one "
-                "only if the user agrees to leave the failed ones out (waiting will not fix them). "
-                "Tell the user which files failed and ask."
+                f"A Powerdrill job would read only {read}, so start one only if the user agrees to leave "
+                f"{_failed_ones(f)} out (waiting will not fix {_it(f)}). "
+                f"Tell the user {_which_failed(f, named)} and ask."
             )
 
 
-def verdict_message(dataset_id: str, counts: Counts, failed_names: Sequence[str] = ()) -> str:
-    """The state, what it means for a job, and the next step for the assistant."""
-    return f"{headline(dataset_id, counts, failed_names)} {_next_step(counts)}"
+def verdict_message(
+    dataset_id: str, counts: Counts, failed_names: Sequence[str] = (), missing: str = ""
+) -> str:
+    """The state, what it means for a job, and the next step for the assistant.
+
+    `missing` is why the failed sources' names could not be fetched (the verdict stands without them).
+    """
+    named = bool(failed_names)
+    return f"{headline(dataset_id, counts, failed_names, missing)} {_next_step(counts, named)}"
 
 
 def progress_message(dataset_id: str, counts: Counts) -> str:
     """The message of one progress notification during a wait."""
     if counts.synching == 0:
         return headline(dataset_id, counts)
-    fixed = " (failed ones stay failed)" if counts.invalid else ""
+    fixed = ""
+    if counts.invalid:
+        fixed = " (the failed one stays failed)" if counts.invalid == 1 else " (failed ones stay failed)"
     return f"Dataset {dataset_id}: {_counts_phrase(counts)}{fixed}; not ready for a job yet."
 
 
@@ -209,63 +252,102 @@ def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) ->
                 f"Dataset {dataset_id} has no files yet, so there is nothing to analyse until some are added."
             )
         case "ready":
-            return f"Dataset {dataset_id} is ready: all {_files(t)} are synchronized and can be analysed."
+            every = "its only file is" if t == 1 else f"all {t} files are"
+            return f"Dataset {dataset_id} is ready: {every} synchronized and can be analysed."
         case "syncing":
             still = " after this wait" if timed_out else ""
             return (
-                f"Dataset {dataset_id} is still being synchronized{still} ({s} of {_files(t)} ready so far, "
-                f"{k} to go{failed}), so the analysis has to wait."
+                f"Dataset {dataset_id} is still synchronizing{still} ({s} of {_files(t)} synchronized so "
+                f"far, {k} to go{failed}), so the analysis has to wait."
             )
         case "failed":
+            if t == 1:
+                return (
+                    f"The only file in dataset {dataset_id} could not be synchronized, so the dataset cannot "
+                    "be analysed as it is; replacing or re-adding the file in Powerdrill may help."
+                )
             return (
-                f"None of the {_files(t)} in dataset {dataset_id} could be synchronized, so it cannot be "
-                "analysed as it is; replacing or re-adding them in Powerdrill may help."
+                f"None of the {t} files in dataset {dataset_id} could be synchronized, so the dataset cannot "
+                "be analysed as it is; replacing or re-adding them in Powerdrill may help."
             )
         case _:
+            other = "the other one" if s == 1 else f"the other {s}"
             return (
-                f"{f} of the {_files(t)} in dataset {dataset_id} failed to synchronize, so an analysis "
-                f"would use only the other {s}; say whether to go ahead without them."
+                f"{f} of the {t} files in dataset {dataset_id} failed to synchronize, so an analysis "
+                f"would use only {other}; say whether to go ahead without {_it(f)}."
             )
 
 
 def timed_out_message(
-    dataset_id: str, counts: Counts, waited: float, finished: int, failed_names: Sequence[str] = ()
+    dataset_id: str,
+    counts: Counts,
+    waited: float,
+    finished: int,
+    failed_names: Sequence[str] = (),
+    missing: str = "",
 ) -> str:
     """A wait that reached its deadline: how far along, that a job must wait, and the waiting rule."""
     during = f"{finished} finished during this wait" if finished else "none finished during this wait"
-    fixed = f"; waiting will not fix the {counts.invalid} failed" if counts.invalid else ""
     if finished:
         rule = (
             f"Sources are still finishing, so call {WAIT_TOOL} again, unless this was your second "
-            "timed-out wait in a row: then stop and tell the user it is still processing."
+            "timed-out wait in a row: then stop and tell the user it is still synchronizing."
         )
     else:
-        rule = "Stop waiting: tell the user the dataset is still processing and check again when they ask."
+        rule = (
+            "Stop waiting: tell the user the dataset is still synchronizing, and check again when the "
+            "user asks."
+        )
     return (
-        f"Dataset {dataset_id} is still synchronizing after {waited:.0f} s: "
-        f"{_counts_phrase(counts, failed_names)} ({during}). "
-        f"Do not start a Powerdrill job yet{fixed}. {rule}"
+        f"Dataset {dataset_id} is still synchronizing after {waited:.0f} s, with {during}: "
+        f"{_counts_phrase(counts, failed_names, missing)}. "
+        f"Do not start a Powerdrill job yet{_not_fixed(counts.invalid)}. {rule}"
     )
 
 
 def restarting_message(
-    dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = ()
+    dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = (), missing: str = ""
 ) -> str:
-    """A wait ended early because the server is restarting (the drain)."""
+    """A wait cut short because the server is restarting (the drain); `timed_out` is true."""
     return (
-        f"The pd-mcp server is restarting, so this wait ended after {waited:.0f} s with dataset "
-        f"{dataset_id} still synchronizing: {_counts_phrase(counts, failed_names)}. "
-        f"Do not start a Powerdrill job yet. Call {WAIT_TOOL} again (this does not count as a "
-        "timed-out wait)."
+        f"This wait was cut short after {waited:.0f} s because the pd-mcp server is restarting (hence "
+        f"timed_out is true); dataset {dataset_id} is still synchronizing: "
+        f"{_counts_phrase(counts, failed_names, missing)}. Do not start a Powerdrill job yet. "
+        f"Call {WAIT_TOOL} again; a wait cut short by a restart does not count toward the two "
+        "timed-out waits in a row."
     )
 
 
-def names_unavailable(reason: str) -> str:
-    """Appended when the failed sources' names could not be fetched; the verdict stands."""
-    return f"The names of the failed sources could not be fetched ({reason}); the verdict stands."
-
-
 NAMES_NOT_IN_TIME = "the wait's deadline came first"
+
+
+def facts_line(synched: int, synching: int, invalid: int, total: int, verdict: str) -> str:
+    """The text block's second line: the verdict word and the counts."""
+    return (
+        f"Verdict: {verdict}. Data sources: {synched} synchronized, {synching} still synchronizing, "
+        f"{invalid} failed, {total} in total."
+    )
+
+
+def failed_line(names: str, shown: int, total: int, truncated: bool) -> str:
+    """The text block's line naming the failed sources (`names` is already joined)."""
+    cut = f" (the first {shown} of {total})" if truncated else ""
+    return f"Failed data sources{cut}: {names}."
+
+
+def wait_line(waited: float, polls: int, timed_out: bool, finished: int) -> str:
+    """The text block's line about a wait: how long, how many checks, how it ended."""
+    outcome = "still synchronizing when the wait ended" if timed_out else "synchronizing is over"
+    checks = "1 status check" if polls == 1 else f"{polls} status checks"
+    ended = "1 data source" if finished == 1 else f"{finished} data sources"
+    return f"Waited {waited:.1f} s with {checks}: {outcome}; {ended} finished during the wait."
+
+
+def checked_line(trace_id: str | None, checked_at: str, api_version: str) -> str:
+    """The text block's last line: the trace id, when, and which API version."""
+    trace = f"Powerdrill trace id: {trace_id}. " if trace_id else ""
+    return f"{trace}Checked at {checked_at} (API {api_version})."
+
 
 # --- errors --------------------------------------------------------------------------------------
 

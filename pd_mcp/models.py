@@ -103,7 +103,10 @@ class DatasetStatus(BaseModel):
 class WaitResult(DatasetStatus):
     """The readiness of one dataset after waiting (`wait_for_dataset_sync`)."""
 
-    timed_out: bool = Field(description="the dataset was still syncing at the deadline")
+    timed_out: bool = Field(
+        description="the wait ended (at its deadline, or earlier when the server restarts) with data "
+        "sources still synchronizing: do not start a Powerdrill job"
+    )
     waited_seconds: float = Field(description="time spent in the call, in seconds")
     polls: int = Field(description="status requests made")
     finished_during_wait: int = Field(

@@ -17,10 +17,13 @@ from pd_mcp.messages import (
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
     SIMULATED_NOTE,
+    checked_line,
+    facts_line,
+    failed_line,
     gave_up,
-    names_unavailable,
     user_message,
     verdict_message,
+    wait_line,
 )
 from pd_mcp.models import Counts, DatasetStatus, FailedSource, StatusAnswer, WaitResult
 from pd_mcp.scrub import MIN_LENGTH, scrub_tree
@@ -45,14 +48,14 @@ def now_iso() -> str:
 async def fetch_failed_sources(
     client: PowerdrillClient, dataset_id: str, counts: Counts, *, retry: bool = True
 ) -> tuple[list[FailedSource], str]:
-    """The failed sources' names when there are any, or an empty list and the reason they are missing."""
+    """The failed sources' names when there are any, or an empty list and why they are missing."""
     if counts.invalid == 0:
         return [], ""
     try:
         return await client.failed_sources(dataset_id, retry=retry), ""
     except UpstreamError as exc:
         trace = f", trace id {exc.trace_id}" if exc.trace_id else ""
-        return [], names_unavailable(exc.message.rstrip(".") + trace)
+        return [], exc.message.rstrip(".") + trace
 
 
 def build_status(
@@ -60,15 +63,18 @@ def build_status(
     answer: StatusAnswer,
     api_version: str,
     failed: list[FailedSource],
-    note: str = "",
+    missing: str = "",
     checked_at: str | None = None,
     text: str | None = None,
     user_text: str | None = None,
 ) -> DatasetStatus:
-    """The report for one answer; `text` and `user_text` replace the verdict's, `note` is appended."""
+    """The report for one answer; `text` and `user_text` replace the verdict's.
+
+    `missing` is why the failed sources' names could not be fetched; the verdict's text says so.
+    """
     counts = answer.counts
-    text = text or verdict_message(dataset_id, counts, [s.name for s in failed])
-    notes = " ".join(n for n in (text, note, SIMULATED_NOTE if answer.simulated else "") if n)
+    text = text or verdict_message(dataset_id, counts, [s.name for s in failed], missing)
+    notes = " ".join(n for n in (text, SIMULATED_NOTE if answer.simulated else "") if n)
     v = verdict(counts)
     return DatasetStatus(
         dataset_id=dataset_id,
@@ -94,33 +100,25 @@ async def dataset_status(client: PowerdrillClient, dataset_id: str) -> DatasetSt
     """One status check, with the failed sources' names when some failed."""
     answer = await client.status(dataset_id)
     checked_at = now_iso()
-    failed, note = await fetch_failed_sources(client, dataset_id, answer.counts)
-    return build_status(dataset_id, answer, client.api_version, failed, note, checked_at)
+    failed, missing = await fetch_failed_sources(client, dataset_id, answer.counts)
+    return build_status(dataset_id, answer, client.api_version, failed, missing, checked_at)
 
 
 def render_text(report: DatasetStatus) -> str:
     """The text block: the verdict sentence first, then the facts an assistant may quote."""
+    r = report
     lines = [
-        report.message,
-        f"Verdict: {report.verdict}. Data sources: {report.synched_count} synchronized, "
-        f"{report.synching_count} syncing, {report.invalid_count} failed, {report.total_count} in total.",
+        r.message,
+        facts_line(r.synched_count, r.synching_count, r.invalid_count, r.total_count, r.verdict),
     ]
-    if report.failed_sources:
-        names = ", ".join(f"{s.name} ({s.id})" for s in report.failed_sources)
-        cut = (
-            f" (the first {len(report.failed_sources)} of {report.failed_sources_total})"
-            if report.failed_sources_truncated
-            else ""
-        )
-        lines.append(f"Failed data sources{cut}: {names}.")
-    if isinstance(report, WaitResult):
-        outcome = "still syncing at the deadline" if report.timed_out else "syncing is over"
+    if r.failed_sources:
+        names = ", ".join(f"{s.name} ({s.id})" for s in r.failed_sources)
         lines.append(
-            f"Waited {report.waited_seconds:.1f} s with {report.polls} status checks: {outcome}; "
-            f"{report.finished_during_wait} data sources finished during the wait."
+            failed_line(names, len(r.failed_sources), r.failed_sources_total, r.failed_sources_truncated)
         )
-    trace = f"Powerdrill trace id: {report.trace_id}. " if report.trace_id else ""
-    lines.append(f"{trace}Checked at {report.checked_at} (API {report.api_version}).")
+    if isinstance(r, WaitResult):
+        lines.append(wait_line(r.waited_seconds, r.polls, r.timed_out, r.finished_during_wait))
+    lines.append(checked_line(r.trace_id, r.checked_at, r.api_version))
     return "\n".join(lines)
 
 

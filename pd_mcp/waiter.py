@@ -20,7 +20,6 @@ from pd_mcp.clock import Clock, RealClock
 from pd_mcp.errors import RequestTimedOut, UpstreamError
 from pd_mcp.messages import (
     NAMES_NOT_IN_TIME,
-    names_unavailable,
     progress_message,
     restarting_message,
     timed_out_message,
@@ -165,23 +164,25 @@ async def _finish(
     """The report for the last answer; the failed sources' names only if they come within `time_left`."""
     checked_at = now_iso()
     failed: list[FailedSource] = []
-    note = ""
+    missing = ""
     if answer.counts.invalid:
         with anyio.move_on_after(time_left) as scope:
-            failed, note = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)
+            failed, missing = await fetch_failed_sources(client, dataset_id, answer.counts, retry=False)
         if scope.cancelled_caught:
-            note = names_unavailable(NAMES_NOT_IN_TIME)
+            missing = NAMES_NOT_IN_TIME
     waited = clock.now() - start
     names = [s.name for s in failed]
     finished = max(0, answer.counts.settled - history[0].settled) if history else 0
     user_text = user_message(dataset_id, answer.counts, timed_out=timed_out)
     if restarting:
-        text: str | None = restarting_message(dataset_id, answer.counts, waited, names)
+        text: str | None = restarting_message(dataset_id, answer.counts, waited, names, missing)
     elif timed_out:
-        text = timed_out_message(dataset_id, answer.counts, waited, finished, names)
+        text = timed_out_message(dataset_id, answer.counts, waited, finished, names, missing)
     else:
         text = None
-    report = build_status(dataset_id, answer, client.api_version, failed, note, checked_at, text, user_text)
+    report = build_status(
+        dataset_id, answer, client.api_version, failed, missing, checked_at, text, user_text
+    )
     return WaitResult(
         **report.model_dump(),
         timed_out=timed_out,

@@ -216,7 +216,7 @@ async def _thousand_calls(
             assert got["failed_sources"] == [] and "could not be fetched" in got["message"], got
         line = (
             f"Data sources: {expected['synched_count']} synchronized, {expected['synching_count']} "
-            f"syncing, {expected['invalid_count']} failed, {expected['total_count']} in total."
+            f"still synchronizing, {expected['invalid_count']} failed, {expected['total_count']} in total."
         )
         assert line in text, text
         verdicts[got["verdict"]] += 1

@@ -11,6 +11,7 @@ both API versions.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import re
 
@@ -46,6 +47,18 @@ COUNTS = {
     "empty": Counts(0, 0, 0),
 }
 NAMES = ["sales.csv", "q3 report.xlsx", "scan.pdf"]
+# Every mix of 0, 1 and 2 synchronized, still synchronizing and failed sources: where grammar breaks.
+SMALL = [Counts(s, k, f) for s, k, f in itertools.product((0, 1, 2), repeat=3)]
+WHY_NO_NAMES = "Powerdrill answered with an error: server error (HTTP 502), trace id tr-4"
+# Number agreement, checked mechanically: a count of 1 with a plural noun, another count with a
+# singular one, "all 1", "the 1", "1 file are".
+_NOUN = r"(?:data source|source|file|one|dataset|status check)"
+NUMBER_ERRORS = (
+    re.compile(rf"\b1 (?:[a-z]+ )?{_NOUN}s\b"),
+    re.compile(rf"(?<![\d.])(?:[02-9]|\d\d+) (?:[a-z]+ )?{_NOUN}\b(?!s)"),
+    re.compile(r"\b(?:all|the|of the|only the|both) 1\b", re.IGNORECASE),
+    re.compile(rf"\b1 (?:[a-z]+ )?{_NOUN} are\b"),
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -62,6 +75,17 @@ def doubled(text: str) -> list[str]:
     grams = [" ".join(words[i : i + 5]) for i in range(len(words) - 4)]
     found += sorted({g for g in grams if grams.count(g) > 1})
     return found
+
+
+def number_errors(text: str) -> list[str]:
+    return [m.group(0) for rule in NUMBER_ERRORS for m in rule.finditer(text)]
+
+
+def check_grammar(text: str, counts: Counts) -> None:
+    """Singular and plural agree with the counts; one failed source is "it", never "them"."""
+    assert not number_errors(text), (number_errors(text), text)
+    if counts.invalid == 1:
+        assert not re.search(r"\b(?:them|they)\b", text), text
 
 
 def check_model_text(text: str) -> None:
@@ -123,7 +147,7 @@ def test_every_progress_message(case: str) -> None:
     if COUNTS[case].synching:
         assert "not ready for a job" in text
     if COUNTS[case].invalid and COUNTS[case].synching:
-        assert "failed ones stay failed" in text  # a source failing mid-wait
+        assert "stay failed" in text or "stays failed" in text  # a source failing mid-wait
 
 
 @pytest.mark.parametrize("finished", [0, 2])
@@ -210,6 +234,68 @@ def test_upstream_answers_render_cleanly(status: int, code: int | None) -> None:
     assert len(sentences(text)) <= 3, sentences(text)
 
 
+def _small_id(counts: Counts) -> str:
+    return f"{counts.synched}-{counts.synching}-{counts.invalid}"
+
+
+@pytest.mark.parametrize("counts", SMALL, ids=_small_id)
+def test_counts_of_zero_one_and_two_read_correctly(counts: Counts) -> None:
+    names = NAMES[: counts.invalid]
+    texts = [
+        messages.verdict_message("ds-7", counts, names),
+        messages.verdict_message("ds-7", counts, [], WHY_NO_NAMES),
+        messages.progress_message("ds-7", counts),
+        messages.user_message("ds-7", counts),
+    ]
+    if counts.synching:
+        texts += [messages.timed_out_message("ds-7", counts, 45.0, finished, names) for finished in (0, 1, 2)]
+        texts += [
+            messages.restarting_message("ds-7", counts, 3.0, names),
+            messages.user_message("ds-7", counts, timed_out=True),
+        ]
+    for text in texts:
+        check_grammar(text, counts)
+        assert not doubled(text), doubled(text)
+        assert len(sentences(text)) <= 3, sentences(text)
+
+
+@pytest.mark.parametrize("counts", [c for c in SMALL if c.invalid], ids=_small_id)
+def test_a_report_without_the_failed_names_says_why_in_three_sentences(counts: Counts) -> None:
+    report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
+    check_model_text(report.message)
+    assert "could not be fetched" in report.message and "tr-4" in report.message
+    # Nothing asks the assistant to name files it was not given.
+    assert "which file" not in report.message
+    timed = messages.timed_out_message("ds-7", counts, 45.0, 0, [], messages.NAMES_NOT_IN_TIME)
+    if counts.synching:
+        check_model_text(timed)
+        assert "could not be fetched: the wait's deadline came first" in timed
+
+
+@pytest.mark.parametrize("timed_out", [True, False])
+@pytest.mark.parametrize(("polls", "finished"), [(0, 0), (1, 1), (2, 2)])
+def test_text_block_lines_agree_in_number(polls: int, finished: int, timed_out: bool) -> None:
+    counts = Counts(finished, 1 if timed_out else 0, 0)
+    report = build_status("ds-7", _answer(counts), "v2", [])
+    result = WaitResult(
+        **report.model_dump(),
+        timed_out=timed_out,
+        waited_seconds=3.0,
+        polls=polls,
+        finished_during_wait=finished,
+    )
+    text = render_text(result)
+    assert not number_errors(text), (number_errors(text), text)
+    assert "syncing" not in text.replace("Verdict: syncing", ""), text  # the vocabulary
+
+
+def test_a_wait_cut_short_by_a_restart_says_it_timed_out() -> None:
+    """The field says `timed_out: true`; the text must not say otherwise."""
+    text = messages.restarting_message("ds-7", Counts(1, 2, 0), 3.0)
+    assert "timed_out is true" in text and "does not count as a timed-out wait" not in text
+    assert "does not count toward the two timed-out waits in a row" in text
+
+
 def test_permission_covers_another_project() -> None:
     assert "another Powerdrill project" in messages.ERROR_NEXT_STEP["PermissionDenied"]
 
@@ -218,7 +304,7 @@ def test_instructions_and_descriptions_carry_the_rules() -> None:
     for text in (messages.INSTRUCTIONS, messages.GET_DESCRIPTION):
         assert "partially_failed" in text and "only" in text
         assert "unknown" in text
-    for text in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION):
+    for text in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION, messages.TIMEOUT_DESCRIPTION):
         assert "none finished" in text and "two timed-out waits in a row" in text
     assert "cannot run" in messages.INSTRUCTIONS and "ask them for the id" in messages.INSTRUCTIONS
     assert "never ask the user for an API key" in messages.INSTRUCTIONS
