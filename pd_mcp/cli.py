@@ -12,9 +12,12 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pd_mcp.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from pd_mcp.commandline.options import Options
 
 # `pd-mcp` with these arguments serves stdio through the fast path (see stdio.fast_main).
 _STDIO_FORMS: tuple[list[str], ...] = (
@@ -138,32 +141,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fast_main()
     # Serving must not import the sandbox: its flags are only added when it is asked for.
     args = build_parser(sandbox_flags="sandbox" in argv).parse_args(argv)
-    # Bare `pd-mcp` is one of the stdio forms above, so a command is always named here.
-    command = args.command
-    if command == "serve":
-        return _serve(args)
+    from pd_mcp.commandline.options import Options
+
+    options = Options.from_namespace(args)
+    if options.command == "serve":
+        return _serve(options)
     try:
-        if command == "demo":
-            from pd_mcp.demo import run_demo
-
-            return run_demo()
-        if command == "sandbox":
-            from pd_mcp.sandbox import main as sandbox_main
-            from pd_mcp.sandbox import options_from_args
-
-            _logging("WARNING")
-            return sandbox_main(args.port, options_from_args(args))
-        _logging("WARNING")
-        from pd_mcp import commands as cmd
-
-        with cmd.simulated_powerdrill() if args.sandbox else contextlib.nullcontext():
-            if command == "status":
-                return cmd.status(args.dataset_id, as_json=args.json, simulated=args.sandbox)
-            if command == "wait":
-                return cmd.wait(args.dataset_id, args.timeout, as_json=args.json, simulated=args.sandbox)
-            return cmd.check(simulated=args.sandbox)
+        return _run(options)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _run(options: Options) -> int:
+    """Every command but `serve`."""
+    if options.command == "demo":
+        from pd_mcp.demo import run_demo
+
+        return run_demo()
+    _logging("WARNING")
+    if options.command == "sandbox":
+        from pd_mcp.sandbox import main as sandbox_main
+
+        return sandbox_main(options.port, options.sandbox_options)
+    from pd_mcp.commandline.simulated import simulated_powerdrill
+
+    with simulated_powerdrill() if options.sandbox else contextlib.nullcontext():
+        if options.command == "status":
+            from pd_mcp.commandline.report_cmd import status
+
+            return status(options.dataset_id, as_json=options.as_json, simulated=options.sandbox)
+        if options.command == "wait":
+            from pd_mcp.commandline.report_cmd import wait
+
+            return wait(
+                options.dataset_id, options.timeout, as_json=options.as_json, simulated=options.sandbox
+            )
+        from pd_mcp.commandline.check import check
+
+        return check(simulated=options.sandbox)
 
 
 def _logging(default: str) -> None:
@@ -172,12 +187,12 @@ def _logging(default: str) -> None:
     configure_logging(default)
 
 
-def _serve(args: Any) -> int:
+def _serve(options: Options) -> int:
     _logging("INFO")
-    if args.transport == "http":
+    if options.transport == "http":
         from pd_mcp.http_app import refuse_unsafe_bind
 
-        problem = refuse_unsafe_bind(args.host)
+        problem = refuse_unsafe_bind(options.host)
         if problem:
             print(f"pd-mcp: {problem}", file=sys.stderr)
             return EXIT_ERROR
@@ -190,7 +205,7 @@ def _serve(args: Any) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            signum = anyio.run(serve, args)
+            signum = anyio.run(serve, options)
             return exit_status(signum) if signum else 0
     except (BindError, ConfigError) as exc:
         print(f"pd-mcp: {exc}", file=sys.stderr)

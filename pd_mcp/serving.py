@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
 
 from pd_mcp.server import Runtime, build_server
 
+if TYPE_CHECKING:
+    from pd_mcp.commandline.options import Options
 
-async def serve(args: Any) -> int:
+
+async def serve(options: Options) -> int:
     """`pd-mcp serve`: stdio or Streamable HTTP until the host closes the stream or stops us.
 
     Returns the number of the signal that stopped an HTTP server (0 if none).
@@ -19,14 +22,14 @@ async def serve(args: Any) -> int:
     starts, so a bad value or a taken port raises `ConfigError` or `BindError`.
     """
     sock = limits = None
-    if args.transport != "stdio":
+    if options.transport != "stdio":
         from pd_mcp.http_app import bind_socket
         from pd_mcp.http_limits import http_limits
 
         limits = http_limits()
-        sock = bind_socket(args.host, args.port)
+        sock = bind_socket(options.host, options.port)
     async with anyio.create_task_group() as tg:
-        config = await _start_sandbox(tg) if args.sandbox else None
+        config = await _start_sandbox(tg) if options.sandbox else None
         runtime = Runtime(config=config)
         mcp = build_server(runtime)
         try:
@@ -38,7 +41,7 @@ async def serve(args: Any) -> int:
             from pd_mcp.http_app import serve_http
 
             return await serve_http(
-                mcp, sock=sock, stateless=args.stateless, drain=runtime.drain, limits=limits
+                mcp, sock=sock, stateless=options.stateless, drain=runtime.drain, limits=limits
             )
         finally:
             await runtime.aclose()

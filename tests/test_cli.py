@@ -473,7 +473,7 @@ def test_one_status_check_reads_right(sandbox: Any) -> None:
 
 
 def test_plural() -> None:
-    from pd_mcp.commands import plural
+    from pd_mcp.commandline.output import plural
 
     assert [plural(n, "status check") for n in (0, 1, 2)] == [
         "0 status checks",
