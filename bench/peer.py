@@ -8,7 +8,7 @@ installed by this section into a temporary folder (never committed), reused by
 later runs while it lasts; without `node` and `npm` the peer rows are skipped
 and the command-line rows still run.
 
-Measured, interleaved, in this run (the harness's helpers: `h` is bench/run.py):
+Measured, interleaved, in this run:
 - spawn → `tools/list` answer (2025-11-25) and spawn → first tool answer, with
   each child's peak RSS (wait4): pd-mcp against the peer;
 - warm stdio call p50/p99, raw JSON-RPC lines: pd-mcp against the peer;
@@ -27,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from common import DATASET, LATENCY_BUDGET, LEGACY, Context, Result, iqr, median, ms, pct, table
+from rpc import PD_TOOLS, AsyncStdio, call_params, expect_success, expect_tools, legacy_script
+from spawn import Variant, run_once
 
 HERE = Path(__file__).resolve().parent
 PEER_SERVER = HERE / "peer_server.mjs"
@@ -45,10 +47,7 @@ CALL_VS_PEER = 1.0
 LIST_VS_PEER = 0.5
 
 
-@dataclass
-class PeerResult:
-    text: str
-    targets: list[tuple[str, str, str, bool]]  # (target, measured, limit, passed)
+TITLE = "6. The TypeScript SDK peer and the command line"
 
 
 def install_peer() -> tuple[dict[str, str], str] | str:
@@ -90,96 +89,92 @@ def install_peer() -> tuple[dict[str, str], str] | str:
     return env, version
 
 
-def run(h: ModuleType, procs: Any, plan: Any, cmd: Any, sandbox_url: str, baseline: str | None) -> PeerResult:
+def run(ctx: Context) -> Result:
     installed = install_peer()
     peer_env, why_not = (installed[0], "") if isinstance(installed, tuple) else ({}, installed)
     version = installed[1] if isinstance(installed, tuple) else ""
     peer = ["node", str(PEER_SERVER)]
-    penv = {**cmd.pd_env, **peer_env}
-    status_url = f"{sandbox_url}/v2/team/datasets/{h.DATASET}/status?user_id={cmd.user_id}"
-    V = h.Variant
-    variants = []
-    if peer_env:
-        variants += [
-            V("P-L-pd", "pd-mcp", cmd.pd, cmd.pd_env, h.legacy_script(), h.expect_tools(h.PD_TOOLS)),
-            V(
-                "P-L-peer",
-                "TS SDK peer",
-                peer,
-                penv,
-                h.legacy_script(),
-                h.expect_tools({"get_dataset_status"}),
-            ),
-            V(
-                "P-T-pd",
-                "pd-mcp",
-                cmd.pd,
-                cmd.pd_env,
-                h.legacy_script("get_dataset_status"),
-                h.expect_success,
-            ),
-            V("P-T-peer", "TS SDK peer", peer, penv, h.legacy_script("get_dataset_status"), h.expect_success),
-        ]
-    curl = shutil.which("curl")
-    variants += [
-        V("C-pd", "pd-mcp status ds-ready", [*cmd.pd, "status", h.DATASET], cmd.pd_env, None),
-        V("C-httpx", 'python -c "import httpx"', [sys.executable, "-c", "import httpx"], cmd.env, None),
-    ]
-    if curl:
-        argv = [curl, "-sf", "-o", os.devnull, "-H", f"x-pd-api-key: {cmd.api_key}", status_url]
-        variants.append(V("C-curl", "curl of the same URL", argv, cmd.env, None))
-    if baseline:
-        variants.append(
-            V("C-base", "baseline pd-mcp status ds-ready", [baseline, "status", h.DATASET], cmd.pd_env, None)
-        )
-    for v in variants:  # warm-up, not counted (also records pd-mcp's handshake)
-        h.run_once(procs, v)
-    began = time.monotonic()
-    for n in range(plan.rounds):
-        for v in variants:
-            elapsed, rss = h.run_once(procs, v)
-            v.times.append(elapsed)
-            v.rss_kib.append(rss)
-        print(f"  peer round {n + 1}/{plan.rounds}", file=sys.stderr)
-        if time.monotonic() - began > plan.start_cap:
-            break
-    vs = {v.key: v for v in variants}
+    penv = {**ctx.cmd.pd_env, **peer_env}
+    variants = (_peer_variants(ctx.cmd, peer, penv) if peer_env else []) + _cli_variants(ctx)
+    vs = _rounds(ctx, variants)
     calls: dict[str, list[float]] = {}
     if peer_env:
-        calls = asyncio.run(_warm_calls(h, plan, cmd, peer, penv))
-    return _report(h, vs, calls, version, why_not, baseline)
+        calls = asyncio.run(_warm_calls(ctx.plan, ctx.cmd, peer, penv))
+    return _report(vs, calls, version, why_not, ctx.cmd.baseline_pd)
 
 
-async def _warm_calls(
-    h: ModuleType, plan: Any, cmd: Any, peer: list[str], penv: dict[str, str]
-) -> dict[str, list[float]]:
+def _peer_variants(cmd: Any, peer: list[str], penv: dict[str, str]) -> list[Variant]:
+    """pd-mcp and the TypeScript peer: spawn → tools/list and spawn → first tool answer."""
+    status = legacy_script("get_dataset_status")
+    return [
+        Variant("P-L-pd", "pd-mcp", cmd.pd, cmd.pd_env, legacy_script(), expect_tools(PD_TOOLS)),
+        Variant("P-L-peer", "TS SDK peer", peer, penv, legacy_script(), expect_tools({"get_dataset_status"})),
+        Variant("P-T-pd", "pd-mcp", cmd.pd, cmd.pd_env, status, expect_success),
+        Variant("P-T-peer", "TS SDK peer", peer, penv, status, expect_success),
+    ]
+
+
+def _cli_variants(ctx: Context) -> list[Variant]:
+    """`pd-mcp status` and its floors (and another installation's, with --baseline-pd-mcp), to exit."""
+    cmd, baseline = ctx.cmd, ctx.cmd.baseline_pd
+    status_url = f"{ctx.sandbox.url}/v2/team/datasets/{DATASET}/status?user_id={cmd.user_id}"
+    found = [
+        Variant("C-pd", "pd-mcp status ds-ready", [*cmd.pd, "status", DATASET], cmd.pd_env, None),
+        Variant("C-httpx", 'python -c "import httpx"', [sys.executable, "-c", "import httpx"], cmd.env, None),
+    ]
+    curl = shutil.which("curl")
+    if curl:
+        argv = [curl, "-sf", "-o", os.devnull, "-H", f"x-pd-api-key: {cmd.api_key}", status_url]
+        found.append(Variant("C-curl", "curl of the same URL", argv, cmd.env, None))
+    if baseline:
+        argv = [baseline, "status", DATASET]
+        found.append(Variant("C-base", "baseline pd-mcp status ds-ready", argv, cmd.pd_env, None))
+    return found
+
+
+def _rounds(ctx: Context, variants: list[Variant]) -> dict[str, Variant]:
+    """A warm-up of each (also records pd-mcp's handshake), then interleaved rounds up to the cap."""
+    for v in variants:
+        run_once(ctx.procs, v)
+    began = time.monotonic()
+    for n in range(ctx.plan.rounds):
+        for v in variants:
+            elapsed, rss = run_once(ctx.procs, v)
+            v.times.append(elapsed)
+            v.rss_kib.append(rss)
+        print(f"  peer round {n + 1}/{ctx.plan.rounds}", file=sys.stderr)
+        if time.monotonic() - began > ctx.plan.start_cap:
+            break
+    return {v.key: v for v in variants}
+
+
+async def _warm_calls(plan: Any, cmd: Any, peer: list[str], penv: dict[str, str]) -> dict[str, list[float]]:
     """Sequential tools/call round trips on warm servers, interleaved one of each per iteration."""
-    env = {**cmd.pd_env, "PD_MCP_RATE_LIMIT": h.LATENCY_BUDGET}
+    env = {**cmd.pd_env, "PD_MCP_RATE_LIMIT": LATENCY_BUDGET}
     samples: dict[str, list[float]] = {"pd": [], "peer": []}
     async with contextlib.AsyncExitStack() as stack:
         servers = {}
         for key, argv, e in (("pd", cmd.pd, env), ("peer", peer, penv)):
-            servers[key] = await h.AsyncStdio.start(argv, e, cmd.log_dir / f"peer-latency-{key}.log")
+            servers[key] = await AsyncStdio.start(argv, e, cmd.log_dir / f"peer-latency-{key}.log")
             stack.push_async_callback(servers[key].close)
-        params = h.call_params("get_dataset_status")
+        params = call_params("get_dataset_status")
         for i in range(plan.latency_warmup + plan.latency_calls):
             for key, server in servers.items():
                 started = time.perf_counter()
-                h.expect_success(await server.request("tools/call", params))
+                expect_success(await server.request("tools/call", params))
                 if i >= plan.latency_warmup:
                     samples[key].append(time.perf_counter() - started)
     return samples
 
 
 def _report(
-    h: ModuleType,
     vs: dict[str, Any],
     calls: dict[str, list[float]],
     version: str,
     why_not: str,
     baseline: str | None,
-) -> PeerResult:
-    med = h.median
+) -> Result:
+    med = median
     targets: list[tuple[str, str, str, bool]] = []
     parts: list[str] = []
 
@@ -191,8 +186,8 @@ def _report(
             what,
             v.label,
             f"{t / bt:.2f}×",
-            h.ms(t),
-            h.ms(h.iqr(v.times)),
+            ms(t),
+            ms(iqr(v.times)),
             f"{r / br:.2f}×",
             f"{r / 1024:.1f}",
         ]
@@ -200,28 +195,28 @@ def _report(
     header = ["measure", "process", "× baseline", "median ms", "IQR ms", "peak RSS ×", "peak RSS MiB"]
     if "P-L-pd" in vs:
         rows = [
-            row(f"spawn → tools/list ({h.LEGACY})", "P-L-pd", "P-L-peer"),
+            row(f"spawn → tools/list ({LEGACY})", "P-L-pd", "P-L-peer"),
             row("", "P-L-peer", "P-L-peer"),
             row("spawn → first get_dataset_status answer", "P-T-pd", "P-T-peer"),
             row("", "P-T-peer", "P-T-peer"),
         ]
         p50 = {k: med(v) for k, v in calls.items()}
-        p99 = {k: h.pct(v, 99) for k, v in calls.items()}
+        p99 = {k: pct(v, 99) for k, v in calls.items()}
         rows += [
             [
                 "warm stdio call p50 (p99)",
                 "pd-mcp",
                 f"{p50['pd'] / p50['peer']:.2f}×",
-                f"{h.ms(p50['pd'])} ({h.ms(p99['pd'])})",
+                f"{ms(p50['pd'])} ({ms(p99['pd'])})",
                 "",
                 "",
                 "",
             ],
-            ["", "TS SDK peer", "1.00×", f"{h.ms(p50['peer'])} ({h.ms(p99['peer'])})", "", "", ""],
+            ["", "TS SDK peer", "1.00×", f"{ms(p50['peer'])} ({ms(p99['peer'])})", "", "", ""],
         ]
         parts.append(
             f"TypeScript SDK peer (@modelcontextprotocol/sdk {version}, node {_node_version()}; "
-            "bench/peer_server.mjs), baseline 1.00×:\n\n" + h.table(header, rows)
+            "bench/peer_server.mjs), baseline 1.00×:\n\n" + table(header, rows)
         )
         r = med(vs["P-L-pd"].times) / med(vs["P-L-peer"].times)
         targets.append(("spawn → tools/list", f"{r:.2f}× TS peer", f"≤ {LIST_VS_PEER}×", r <= LIST_VS_PEER))
@@ -247,13 +242,13 @@ def _report(
     n = len(vs["C-pd"].times)
     parts.append(
         'The command line, baseline `python -c "import httpx"` (1.00×):\n\n'
-        + h.table(header, rows)
+        + table(header, rows)
         + f"\n\nMedians of {n} interleaved rounds; warm calls: sequential tools/call round trips, one of "
         "each server per iteration, after a warm-up, pd-mcp's budget lifted as in section 2. "
         + (f"Baseline pd-mcp: `{baseline}`. " if baseline else "")
         + "Peak RSS: max resident set of the child (wait4)."
     )
-    return PeerResult("\n\n".join(parts), targets)
+    return Result("\n\n".join(parts), targets)
 
 
 def _node_version() -> str:
