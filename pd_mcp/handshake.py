@@ -123,6 +123,69 @@ def save(manifest: dict[str, Any], path: Path | None = None) -> bool:
 # --- answering from the recording -------------------------------------------------------
 
 
+# What the SDK's models accept as `initialize` params (mcp_types' InitializeRequestParams),
+# stated as strictly or more: a model is (required fields, optional fields), each field's shape
+# `str`, `bool`, `dict` (any object), ("list", shape), ("map", shape), a set of allowed values or
+# a model. An optional field may also be null; keys a model does not name are ignored, as
+# pydantic ignores them. A message that fits gets the recorded answer; any other is the SDK's.
+Model = tuple[dict[str, Any], dict[str, Any]]
+_EMPTY: Model = ({}, {})
+_ICON: Model = ({"src": str}, {"mimeType": str, "sizes": ("list", str), "theme": {"light", "dark"}})
+_IMPLEMENTATION: Model = (
+    {"name": str, "version": str},
+    {"title": str, "description": str, "websiteUrl": str, "icons": ("list", _ICON)},
+)
+_TASKS_REQUESTS: Model = (
+    {},
+    {"sampling": ({}, {"createMessage": _EMPTY}), "elicitation": ({}, {"create": _EMPTY})},
+)
+_CAPABILITIES: Model = (
+    {},
+    {
+        "experimental": ("map", dict),
+        "sampling": ({}, {"context": _EMPTY, "tools": _EMPTY}),
+        "elicitation": ({}, {"form": _EMPTY, "url": _EMPTY}),
+        "roots": ({}, {"listChanged": bool}),
+        "extensions": ("map", dict),
+        "tasks": ({}, {"list": _EMPTY, "cancel": _EMPTY, "requests": _TASKS_REQUESTS}),
+    },
+)
+_INITIALIZE_KEYS = {"protocolVersion", "capabilities", "clientInfo"}
+_INITIALIZE: Model = (
+    {"protocolVersion": str, "capabilities": _CAPABILITIES, "clientInfo": _IMPLEMENTATION},
+    {},
+)
+
+
+def fits(value: Any, shape: Any) -> bool:
+    """Whether `value` (parsed JSON) has `shape`, in the notation above."""
+    if isinstance(shape, type):
+        return isinstance(value, shape)
+    if isinstance(shape, set):
+        return isinstance(value, str) and value in shape
+    if isinstance(shape, tuple) and shape[0] in ("list", "map"):
+        kind, item = shape
+        items = value if kind == "list" and isinstance(value, list) else None
+        if kind == "map" and isinstance(value, dict):
+            items = list(value.values())
+        return items is not None and all(fits(v, item) for v in items)
+    required, optional = shape
+    if not isinstance(value, dict) or any(k not in value for k in required):
+        return False
+    fields = {**optional, **required}
+    return all(fits(v, fields[k]) or (k in optional and v is None) for k, v in value.items() if k in fields)
+
+
+def sdk_readable(message: Any) -> bool:
+    """Whether the SDK's JSON reader reads `message` as Python's did: no lone surrogate anywhere
+    (Python's `json` accepts `"\\ud800"`, the SDK's parser refuses the whole line)."""
+    try:
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class EarlyAnswers:
     """Decides, message by message, whether a request can be answered from the recording.
 
@@ -153,7 +216,7 @@ class EarlyAnswers:
         return {"jsonrpc": "2.0", "id": message["id"], "result": result}
 
     def _result(self, message: Any) -> dict[str, Any] | None:
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        if not self._well_formed(message):
             self.enabled = False
             return None
         method, params = message.get("method"), message.get("params")
@@ -161,31 +224,44 @@ class EarlyAnswers:
             if method == "notifications/initialized" and self._version is not None:
                 self._initialized = True
             return None
-        ident = message["id"]
-        if isinstance(ident, bool) or not isinstance(ident, str | int) or not isinstance(method, str):
-            self.enabled = False
-            return None
         first, self._seen_request = not self._seen_request, True
         if method == "initialize":
-            if not first or not isinstance(params, dict):
-                return None
-            version = params.get("protocolVersion")
-            entry = self._legacy.get(version) if isinstance(version, str) else None
-            if entry is None or set(params) - {"protocolVersion", "capabilities", "clientInfo"}:
-                return None
-            self._version = version
-            return entry["initialize"]
+            return self._initialize(params) if first else None
         if self._version is not None:
             if self._initialized and method in LIST_METHODS and params in (None, {}):
                 return self._legacy[self._version].get(method)
             return None
-        if method in MODERN_METHODS and isinstance(params, dict) and set(params) == {"_meta"}:
-            meta = params["_meta"]
-            if not isinstance(meta, dict) or set(meta) - KNOWN_META:
-                return None
-            entry = self._modern.get(meta.get(f"{_META}protocolVersion"))  # type: ignore[arg-type]
-            return entry.get(method) if entry else None
-        return None
+        return self._modern_answer(method, params)
+
+    @staticmethod
+    def _well_formed(message: Any) -> bool:
+        """A JSON-RPC message the SDK reads as it is: version, a str/int id (if any), a str method."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not sdk_readable(message):
+            return False
+        ident = message.get("id")
+        id_ok = "id" not in message or (not isinstance(ident, bool) and isinstance(ident, str | int))
+        return id_ok and isinstance(message.get("method"), str)
+
+    def _initialize(self, params: Any) -> dict[str, Any] | None:
+        if not fits(params, _INITIALIZE) or set(params) - _INITIALIZE_KEYS:
+            return None
+        entry = self._legacy.get(params["protocolVersion"])
+        if entry is None:
+            return None
+        self._version = params["protocolVersion"]
+        return entry["initialize"]
+
+    def _modern_answer(self, method: str, params: Any) -> dict[str, Any] | None:
+        """A 2026-07-28 request: the SDK requires the version and the capabilities in `_meta`."""
+        if method not in MODERN_METHODS or not isinstance(params, dict) or set(params) != {"_meta"}:
+            return None
+        meta = params["_meta"]
+        if not isinstance(meta, dict) or set(meta) - KNOWN_META:
+            return None
+        if f"{_META}clientCapabilities" not in meta:
+            return None
+        entry = self._modern.get(meta.get(f"{_META}protocolVersion"))  # type: ignore[arg-type]
+        return entry.get(method) if entry else None
 
 
 # --- recording from the real server -----------------------------------------------------

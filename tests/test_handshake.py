@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pd_mcp import handshake
 from pd_mcp.server import build_server
@@ -297,3 +299,182 @@ async def test_deeply_nested_json_at_start_up_is_answered_normally(
     out = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert {m.get("id") for m in out if "id" in m} >= {1, 2, 3, 4, 5}
     assert all("result" in m for m in out if m.get("id") in {1, 2, 3, 4, 5})
+
+
+# --- early answers only for what the SDK accepts ------------------------------------------
+
+MALFORMED_INITIALIZE = {
+    "capabilities is a string": {"capabilities": "garbage"},
+    "clientInfo is a number": {"clientInfo": 5},
+    "clientInfo without version": {"clientInfo": {"name": "h"}},
+    "clientInfo name not a string": {"clientInfo": {"name": 1, "version": "1"}},
+    "roots.listChanged not a bool": {"capabilities": {"roots": {"listChanged": "maybe"}}},
+    "an icon without src": {"clientInfo": {"name": "h", "version": "1", "icons": [{}]}},
+    "protocolVersion a number": {"protocolVersion": 20251125},
+}
+# Unusual but valid: unknown keys (ignored by the SDK), nulls for optional fields, icons.
+ODD_BUT_VALID = {
+    "capabilities": {
+        "roots": {"listChanged": None},
+        "experimental": {"x": {"y": [1, {"z": None}]}},
+        "tasks": {"requests": {"sampling": {"createMessage": {}}}},
+        "someday": [1, "two"],
+    },
+    "clientInfo": {
+        "name": "h",
+        "version": "1",
+        "title": None,
+        "icons": [{"src": "data:,", "theme": "dark", "sizes": ["any"], "future": True}],
+        "future": {"a": 1},
+    },
+}
+
+
+def _init_with(changes: dict[str, Any], drop: str | None = None) -> dict[str, Any]:
+    message = _init()
+    params = {**message["params"], **changes}
+    if drop:
+        params.pop(drop)
+    return {**message, "params": params}
+
+
+def _sdk_accepts(params: Any) -> bool:
+    from mcp_types._types import InitializeRequestParams
+    from pydantic import ValidationError
+
+    try:
+        InitializeRequestParams.model_validate(params, by_name=False)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("changes", MALFORMED_INITIALIZE.values(), ids=MALFORMED_INITIALIZE.keys())
+def test_rules_leave_an_initialize_the_sdk_refuses_to_the_sdk(
+    manifest: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    message = _init_with(changes)
+    assert not _sdk_accepts(message["params"])
+    assert handshake.EarlyAnswers(manifest).answer(message) is None
+
+
+@pytest.mark.parametrize("field", ["protocolVersion", "capabilities", "clientInfo"])
+def test_rules_leave_an_initialize_missing_a_field_to_the_sdk(manifest: dict[str, Any], field: str) -> None:
+    assert handshake.EarlyAnswers(manifest).answer(_init_with({}, drop=field)) is None
+
+
+def test_rules_answer_an_odd_but_valid_initialize(manifest: dict[str, Any]) -> None:
+    message = _init_with(ODD_BUT_VALID)
+    assert _sdk_accepts(message["params"])
+    assert handshake.EarlyAnswers(manifest).answer(message) is not None
+
+
+def test_rules_leave_a_line_the_sdk_cannot_read_to_the_sdk(manifest: dict[str, Any]) -> None:
+    """Python's json reads a lone surrogate escape; the SDK refuses the line as a parse error."""
+    message = _init_with({"clientInfo": {"name": "\ud800", "version": "1"}})
+    assert handshake.EarlyAnswers(manifest).answer(message) is None
+
+
+def test_rules_answer_a_modern_request_only_with_the_required_envelope(manifest: dict[str, Any]) -> None:
+    meta = {k: v for k, v in META.items() if not k.endswith("clientCapabilities")}
+    discover = {"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {"_meta": meta}}
+    assert handshake.EarlyAnswers(manifest).answer(discover) is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _maybe(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return good | _JSON
+
+
+_ICON = st.fixed_dictionaries(
+    {"src": _maybe(st.text(max_size=3))}, optional={"theme": _maybe(st.just("light"))}
+)
+_INFO = st.fixed_dictionaries(
+    {"name": _maybe(st.text(max_size=3)), "version": _maybe(st.text(max_size=3))},
+    optional={"title": _maybe(st.none()), "icons": _maybe(st.lists(_ICON, max_size=2))},
+)
+_CAPS = st.fixed_dictionaries(
+    {},
+    optional={
+        "roots": _maybe(st.fixed_dictionaries({}, optional={"listChanged": _maybe(st.booleans())})),
+        "sampling": _maybe(st.fixed_dictionaries({}, optional={"tools": _maybe(st.just({}))})),
+        "experimental": _JSON,
+        "other": _JSON,
+    },
+)
+_PARAMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "protocolVersion": _maybe(st.sampled_from(handshake.LEGACY_VERSIONS)),
+        "capabilities": _maybe(_CAPS),
+        "clientInfo": _maybe(_INFO),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(params=_PARAMS | _JSON)
+def test_an_early_initialize_answer_is_only_ever_given_where_the_sdk_accepts(params: Any) -> None:
+    from mcp_types import JSONRPCRequest, jsonrpc_message_adapter
+
+    recording = {"legacy": {v: {"initialize": {"v": v}} for v in handshake.LEGACY_VERSIONS}, "modern": {}}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    if handshake.EarlyAnswers(recording).answer(message) is not None:
+        parsed = jsonrpc_message_adapter.validate_json(json.dumps(message), by_name=False)
+        assert isinstance(parsed, JSONRPCRequest)
+        assert _sdk_accepts(parsed.params)
+
+
+def _sessions(inputs: list[list[dict[str, Any]]], env: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """Run one `pd-mcp` per input at once (stdin closed after writing); every stdout message of each."""
+    full = {**os.environ, **env, "POWERDRILL_API_URL": "http://127.0.0.1:9/api"}
+    procs = []
+    for messages in inputs:
+        proc = subprocess.Popen(
+            [PD_MCP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full
+        )
+        assert proc.stdin is not None
+        proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages).encode())
+        proc.stdin.close()
+        procs.append(proc)
+    outputs = []
+    for proc in procs:
+        assert proc.stdout is not None and proc.stderr is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read().decode()
+        assert proc.wait(60) == 0, err[-2000:]
+        assert "differed" not in err
+        outputs.append([json.loads(line) for line in out.decode().splitlines()])
+    return outputs
+
+
+@pytest.mark.process
+async def test_malformed_handshakes_get_the_sdks_answer_with_or_without_a_recording(
+    manifest: dict[str, Any], cache: Path
+) -> None:
+    """With a recording, each initialize is answered exactly as without one (PD_MCP_PRELOAD=0):
+    the SDK's -32602 for a malformed one, the recorded success for an odd but valid one."""
+    cases = {
+        "capabilities": _init_with({"capabilities": "garbage"}),
+        "clientInfo": _init_with({"clientInfo": 5}),
+        "no version": _init_with({}, drop="protocolVersion"),
+        "odd but valid": _init_with(ODD_BUT_VALID),
+    }
+    inputs = [[first, INITIALIZED, TOOLS_LIST] for first in cases.values()]
+    home = {"XDG_CACHE_HOME": str(cache.parents[1])}
+    early = _sessions(inputs, home)
+    plain = _sessions(inputs, {**home, "PD_MCP_PRELOAD": "0"})
+    for name, with_recording, without in zip(cases, early, plain, strict=True):
+        assert _by_id(with_recording) == _by_id(without), name
+        first = _by_id(with_recording)[1]
+        if name == "odd but valid":
+            assert first["result"] == manifest["legacy"]["2025-11-25"]["initialize"]
+        else:
+            assert first["error"]["code"] == -32602, name
+    assert handshake.load() == {**manifest, "digest": handshake.digest(manifest)}
