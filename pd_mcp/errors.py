@@ -28,11 +28,13 @@ class PdMcpError(Exception):
     """Base class; `retryable` says whether the same request may succeed later."""
 
     retryable: bool = False
+    # A next step that replaces the class's, when the failure knows better (e.g. when to call again).
+    next_step: str | None = None
 
     @property
     def what_to_do(self) -> str:
         """The one next step for the assistant (its text is in `pd_mcp.messages`)."""
-        return next_step_for(type(self))
+        return self.next_step or next_step_for(type(self))
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -28,6 +28,7 @@ confirms it; a key is never asked for in the chat.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pd_mcp.models import Counts
@@ -285,10 +286,14 @@ def timed_out_message(
     finished: int,
     failed_names: Sequence[str] = (),
     missing: str = "",
+    come_back: float | None = None,
 ) -> str:
-    """A wait that reached its deadline: how far along, that a job must wait, and the waiting rule."""
+    """A wait that reached its deadline (or a Retry-After past it, `come_back` seconds): how far
+    along, that a job must wait, and the waiting rule."""
     during = f"{finished} finished during this wait" if finished else "none finished during this wait"
-    if finished:
+    if come_back is not None:
+        rule = come_back_rule(come_back)
+    elif finished:
         rule = (
             f"Sources are still finishing, so call {WAIT_TOOL} again, unless this was your second "
             "timed-out wait in a row: then stop and tell the user it is still synchronizing."
@@ -302,6 +307,15 @@ def timed_out_message(
         f"Dataset {dataset_id} is still synchronizing after {waited:.0f} s, with {during}: "
         f"{_counts_phrase(counts, failed_names, missing)}. "
         f"Do not start a Powerdrill job yet{_not_fixed(counts.invalid)}. {rule}"
+    )
+
+
+def come_back_rule(seconds: float) -> str:
+    """The next step when Powerdrill's Retry-After points past the wait's deadline (one sentence)."""
+    wait = math.ceil(seconds)
+    return (
+        f"Powerdrill asked pd-mcp to wait {wait} s before asking again, past this wait's deadline, so "
+        f"call {WAIT_TOOL} again in {wait} s, not sooner."
     )
 
 

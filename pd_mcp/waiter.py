@@ -3,9 +3,11 @@
 Every rule about *when* lives in `schedule.PollSchedule`; this loop only polls,
 sleeps on the injected clock, reports progress and handles failures. A
 transient failure (rate limit, 5xx, timeout, network) does not end the wait:
-the next poll comes on schedule, or after `Retry-After` if that is longer. A
-permanent failure ends it at once. No request is ever left running past the
-deadline for more than `DEADLINE_GRACE` seconds.
+the next poll comes on schedule, or after `Retry-After` if that is longer (a
+`Retry-After` past the deadline ends the wait with the latest counts, or the
+error, and says when to call again). A permanent failure ends it at once. No
+request is ever left running past the deadline for more than `DEADLINE_GRACE`
+seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pd_mcp.clock import Clock, RealClock
 from pd_mcp.errors import RequestTimedOut, UpstreamError
 from pd_mcp.messages import (
     NAMES_NOT_IN_TIME,
+    come_back_rule,
     progress_message,
     restarting_message,
     timed_out_message,
@@ -48,82 +51,114 @@ async def wait_for_sync(
     """Poll until `synching_count == 0`, `timeout_seconds` have passed or `stop` is set.
 
     A set `stop` (the server is restarting) ends the wait like its deadline
-    would, with the latest counts and a message that says to call again.
+    would, with the latest counts and a message that says to call again. So does
+    a `Retry-After` that points past the deadline, and the message says when.
 
     Raises the `UpstreamError` that ended the wait if it was permanent, or if no
     poll succeeded before the deadline.
     """
-    clock = clock or RealClock()
+    wait = _Wait(client, dataset_id, timeout_seconds, clock or RealClock(), on_progress)
     schedule = schedule or PollSchedule()
     rng = rng or random.Random()
-    timeout = timeout_seconds
-    start = clock.now()
-    history: list[Observation] = []
-    latest: StatusAnswer | None = None
-    last_error: UpstreamError | None = None
-    polls = 0
-
-    def elapsed() -> float:
-        return clock.now() - start
-
-    # However the injected clock runs, no request outlives the deadline (plus the grace) in real time.
-    hard_stop = anyio.current_time() + timeout + DEADLINE_GRACE
-
-    def time_left() -> float:
-        return max(0.0, min(timeout - elapsed() + DEADLINE_GRACE, hard_stop - anyio.current_time()))
-
     while True:
-        polls += 1
+        if await wait.poll():
+            return await wait.finish(timed_out=False)
+        delay = wait.next_delay(
+            schedule.next_delay(wait.elapsed(), timeout_seconds, wait.history, wait.polls, rng.random())
+        )
+        if delay is None or await _sleep_unless_stopped(wait.clock, delay, stop):
+            break
+    if wait.latest is None:
+        raise wait.failure()
+    return await wait.finish(timed_out=True, restarting=stop is not None and stop.is_set())
+
+
+class _Wait:
+    """One wait's state: its deadline, the answers so far and the last transient failure."""
+
+    def __init__(
+        self,
+        client: PowerdrillClient,
+        dataset_id: str,
+        timeout: float,
+        clock: Clock,
+        on_progress: ProgressFn | None,
+    ) -> None:
+        self.client, self.dataset_id, self.timeout, self.clock = client, dataset_id, timeout, clock
+        self.on_progress = on_progress
+        self.start = clock.now()
+        # However the injected clock runs, no request outlives the deadline (plus the grace) in real time.
+        self.hard_stop = anyio.current_time() + timeout + DEADLINE_GRACE
+        self.history: list[Observation] = []
+        self.latest: StatusAnswer | None = None
+        self.last_error: UpstreamError | None = None
+        self.polls = 0
+        self.come_back: float | None = None  # a Retry-After past the deadline, in seconds
+
+    def elapsed(self) -> float:
+        return self.clock.now() - self.start
+
+    def time_left(self) -> float:
+        left = self.timeout - self.elapsed() + DEADLINE_GRACE
+        return max(0.0, min(left, self.hard_stop - anyio.current_time()))
+
+    async def poll(self) -> bool:
+        """One status request; True when syncing is over. A transient failure is kept, not raised."""
+        self.polls += 1
         try:
-            with anyio.fail_after(time_left()):
-                latest = await client.status(dataset_id, retry=False)
+            with anyio.fail_after(self.time_left()):
+                latest = await self.client.status(self.dataset_id, retry=False)
         except TimeoutError:
-            last_error = RequestTimedOut("Powerdrill did not answer before the wait's deadline.")
+            self.last_error = RequestTimedOut("Powerdrill did not answer before the wait's deadline.")
+            return False
         except UpstreamError as exc:
             if not exc.retryable:
                 raise
-            last_error = exc
-        else:
-            last_error = None
-            counts = latest.counts
-            history.append(Observation(at=elapsed(), settled=counts.settled, total=counts.total))
-            if on_progress is not None:
-                await on_progress(counts.settled, counts.total, progress_message(dataset_id, counts))
-            if counts.synching == 0:
-                return await _finish(
-                    client, dataset_id, latest, clock, start, polls, time_left(), history, timed_out=False
-                )
+            self.last_error = exc
+            return False
+        self.latest, self.last_error = latest, None
+        counts = latest.counts
+        self.history.append(Observation(at=self.elapsed(), settled=counts.settled, total=counts.total))
+        if self.on_progress is not None:
+            await self.on_progress(counts.settled, counts.total, progress_message(self.dataset_id, counts))
+        return counts.synching == 0
 
-        delay = schedule.next_delay(elapsed(), timeout, history, polls, rng.random())
-        if delay is None:
-            break
-        retry_after = last_error.retry_after if last_error is not None else None
-        if retry_after is not None and retry_after > delay:
-            if elapsed() + retry_after > timeout:
-                break  # Powerdrill asks us to come back after the deadline
-            delay = retry_after
-        if await _sleep_unless_stopped(clock, delay, stop):
-            break
+    def next_delay(self, scheduled: float | None) -> float | None:
+        """Seconds until the next poll: the schedule's, or a longer Retry-After; None ends the wait."""
+        retry_after = self.last_error.retry_after if self.last_error is not None else None
+        if scheduled is None or retry_after is None or retry_after <= scheduled:
+            return scheduled
+        if self.elapsed() + retry_after > self.timeout:
+            self.come_back = retry_after  # Powerdrill asks us to come back after the deadline
+            return None
+        return retry_after
 
-    if latest is None:
-        assert last_error is not None
-        last_error.attempts = polls
-        last_error.elapsed = elapsed()
-        last_error.attempt_limit = f"the wait's {timeout:g} s"
-        raise last_error
-    restarting = stop is not None and stop.is_set()
-    return await _finish(
-        client,
-        dataset_id,
-        latest,
-        clock,
-        start,
-        polls,
-        time_left(),
-        history,
-        timed_out=True,
-        restarting=restarting,
-    )
+    def failure(self) -> UpstreamError:
+        """The error to raise when no poll succeeded: the last one, with how hard the wait tried."""
+        error = self.last_error
+        assert error is not None
+        error.attempts = self.polls
+        error.elapsed = self.elapsed()
+        error.attempt_limit = f"the wait's {self.timeout:g} s"
+        if self.come_back is not None:
+            error.next_step = come_back_rule(self.come_back)
+        return error
+
+    async def finish(self, *, timed_out: bool, restarting: bool = False) -> WaitResult:
+        assert self.latest is not None
+        return await _finish(
+            self.client,
+            self.dataset_id,
+            self.latest,
+            self.clock,
+            self.start,
+            self.polls,
+            self.time_left(),
+            self.history,
+            timed_out=timed_out,
+            restarting=restarting,
+            come_back=self.come_back,
+        )
 
 
 async def _sleep_unless_stopped(clock: Clock, delay: float, stop: anyio.Event | None) -> bool:
@@ -160,6 +195,7 @@ async def _finish(
     *,
     timed_out: bool,
     restarting: bool = False,
+    come_back: float | None = None,
 ) -> WaitResult:
     """The report for the last answer; the failed sources' names only if they come within `time_left`."""
     checked_at = now_iso()
@@ -177,7 +213,7 @@ async def _finish(
     if restarting:
         text: str | None = restarting_message(dataset_id, answer.counts, waited, names, missing)
     elif timed_out:
-        text = timed_out_message(dataset_id, answer.counts, waited, finished, names, missing)
+        text = timed_out_message(dataset_id, answer.counts, waited, finished, names, missing, come_back)
     else:
         text = None
     report = build_status(

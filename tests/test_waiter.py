@@ -33,6 +33,7 @@ from pd_mcp.errors import (
 )
 from pd_mcp.messages import progress_message
 from pd_mcp.models import Counts
+from pd_mcp.report import error_text
 from pd_mcp.settings import ApiConfig
 from pd_mcp.waiter import wait_for_sync
 
@@ -425,6 +426,20 @@ async def test_retry_after_past_the_deadline_ends_the_wait_without_polling_early
     assert ds.times[-1] == first_429  # nothing sent after Powerdrill said "come back in 60 s"
     assert result.timed_out and result.synching_count == 3  # the latest counts, not an error
     assert result.waited_seconds < 45.0
+    assert "wait_for_dataset_sync again in 60 s, not sooner" in result.message
+
+
+async def test_retry_after_past_the_deadline_before_any_counts_is_an_error_that_says_when_to_call_again(
+    client: PowerdrillClient, clock: FakeClock, mock: respx.MockRouter
+) -> None:
+    route = serve(mock, Dataset(clock, lambda t: error(429, 201, "slow down", **{"retry-after": "50"})))
+    with pytest.raises(RateLimited) as caught:
+        await wait_for_sync(client, DS, 45, clock=clock, rng=NoJitter())
+    assert route.call_count == 1  # nothing sent after Powerdrill said "come back in 50 s"
+    assert caught.value.retry_after == 50
+    text = error_text(caught.value, DS, "wait for")
+    assert "wait 50 s before asking again" in text and "again in 50 s, not sooner" in text
+    assert "at most once" not in text  # not the generic rate-limit step
 
 
 @pytest.mark.parametrize(
