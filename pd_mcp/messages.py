@@ -58,7 +58,7 @@ retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
 usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
 added or replaced, check again. Every result has a user_message: one plain sentence you can \
-pass on to the user as it is.
+pass on to the user as it is (an error result gives it as its last line, `user_message: ...`).
 If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
 wait: it is updated at every change and once when synchronizing is over; read it again then.\
 """
@@ -433,6 +433,105 @@ INVALID_NEXT_STEP: dict[str, str] = {
         "timeout_seconds)."
     ),
 }
+
+
+# One plain sentence for the user per class of `errors.py` (same lookup as the next step): no tool
+# names, no field or variable names, never a request for the key. `{subject}` is "dataset ID" or
+# "the dataset". An error result carries it as the last line of its text (`USER_LINE`), since an
+# isError result has no structured content.
+ERROR_USER_MESSAGE: dict[str, str] = {
+    "PdMcpError": (
+        "Checking {subject} failed just now, so it is not known yet whether it is ready for analysis."
+    ),
+    "ConfigError": (
+        "pd-mcp's setup in this app is incomplete or wrong, so {subject} could not be checked; it needs "
+        "fixing in this app's settings for pd-mcp, followed by a restart of the app."
+    ),
+    "InvalidArgument": (
+        "The check was not run because of a mistake in the request, so it is not known yet whether "
+        "{subject} is ready for analysis."
+    ),
+    "UpstreamError": (
+        "Powerdrill refused to report on {subject}, so it is not known whether it is ready for analysis."
+    ),
+    "AuthenticationError": (
+        "Powerdrill did not accept the API key or user id that pd-mcp is set up with, so {subject} could "
+        "not be checked; they need correcting in this app's settings for pd-mcp, followed by a restart."
+    ),
+    "PermissionDenied": (
+        "The Powerdrill API key pd-mcp uses cannot open {subject}, so its readiness is unknown: the "
+        "dataset may belong to another Powerdrill project, or its id may be mistyped."
+    ),
+    "DatasetNotFound": (
+        "Powerdrill found no dataset with that id in this project, so nothing could be checked; please "
+        "give the dataset's exact id (not its name)."
+    ),
+    "BadRequest": (
+        "Powerdrill rejected the request for {subject}, so its readiness is unknown; the dataset id or "
+        "the user id pd-mcp is set up with may be wrong."
+    ),
+    "RateLimited": (
+        "Powerdrill is busy right now, so {subject} could not be checked; it is worth trying again in a "
+        "little while."
+    ),
+    "UpstreamUnavailable": (
+        "Powerdrill is having trouble right now, so {subject} could not be checked; it is worth trying "
+        "again later."
+    ),
+    "NetworkError": (
+        "Powerdrill could not be reached, so {subject} could not be checked; the network connection or "
+        "the Powerdrill address pd-mcp is set up with may need checking."
+    ),
+    "RequestTimedOut": (
+        "Powerdrill took too long to answer, so {subject} could not be checked; it is worth trying again "
+        "later."
+    ),
+    "Redirected": (
+        "The Powerdrill address pd-mcp is set up with looks wrong, so {subject} could not be checked; it "
+        "needs correcting in this app's settings for pd-mcp, followed by a restart of the app."
+    ),
+    "MalformedResponse": (
+        "Powerdrill sent an answer pd-mcp could not read, so {subject} could not be checked; it is worth "
+        "trying again later."
+    ),
+}
+
+# InvalidArgument's sentence for the user depends on the argument; the others use the class's.
+INVALID_USER_MESSAGE: dict[str, str] = {
+    "dataset_id": (
+        "That dataset id is not one Powerdrill could have given, so nothing was checked; please give the "
+        "dataset's exact id as Powerdrill shows it (not its name)."
+    ),
+}
+
+BUG_USER_MESSAGE = (
+    "pd-mcp hit an internal error, so {subject} could not be checked; this is a bug in pd-mcp, not a "
+    "problem with your files."
+)
+
+
+def error_subject(dataset_id: str | None) -> str:
+    return f"dataset {dataset_id}" if dataset_id else "the dataset"
+
+
+def user_error_message(cls: type, dataset_id: str | None, argument: str | None = None) -> str:
+    """The user's sentence for an error class; `dataset_id` only when it is a valid id."""
+    template = INVALID_USER_MESSAGE.get(argument or "")
+    if template is None:
+        template = next(
+            (ERROR_USER_MESSAGE[k.__name__] for k in cls.__mro__ if k.__name__ in ERROR_USER_MESSAGE),
+            ERROR_USER_MESSAGE["PdMcpError"],
+        )
+    return template.format(subject=error_subject(dataset_id))
+
+
+def bug_user_message(dataset_id: str | None) -> str:
+    return BUG_USER_MESSAGE.format(subject=error_subject(dataset_id))
+
+
+def user_line(sentence: str) -> str:
+    """The last line of an error result's text: the user's sentence, labelled as in reports."""
+    return f"user_message: {sentence}"
 
 
 def next_step_for(cls: type) -> str:

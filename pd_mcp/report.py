@@ -8,6 +8,7 @@ command line shapes its `--json` exactly as the tools do without loading the SDK
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +18,21 @@ from pd_mcp.messages import (
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
     SIMULATED_NOTE,
+    bug_message,
+    bug_user_message,
     checked_line,
     facts_line,
     failed_line,
     gave_up,
+    user_error_message,
+    user_line,
     user_message,
     verdict_message,
     wait_line,
 )
 from pd_mcp.models import Counts, DatasetStatus, FailedSource, StatusAnswer, WaitResult
 from pd_mcp.scrub import MIN_LENGTH, scrub_tree
+from pd_mcp.validation import DATASET_ID_PATTERN
 from pd_mcp.verdict import verdict
 
 if TYPE_CHECKING:
@@ -140,3 +146,26 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
     if isinstance(exc, UpstreamError) and exc.simulated:
         parts.append(SIMULATED_NOTE)
     return " ".join(parts)
+
+
+def _valid_id(dataset_id: object) -> str | None:
+    """`dataset_id` if it is a valid id (fit to show the user), else None."""
+    if (
+        isinstance(dataset_id, str)
+        and re.fullmatch(DATASET_ID_PATTERN, dataset_id)
+        and dataset_id not in {".", ".."}
+    ):
+        return dataset_id
+    return None
+
+
+def error_result_text(exc: BaseException, dataset_id: object = None, action: str = "check") -> str:
+    """The text of an `isError` result: the assistant's text, then the user's sentence on its own line."""
+    if isinstance(exc, PdMcpError):
+        argument = exc.argument if isinstance(exc, InvalidArgument) else None
+        text = error_text(exc, dataset_id, action)
+        user = user_error_message(type(exc), _valid_id(dataset_id), argument)
+    else:
+        text = bug_message(type(exc).__name__, action)
+        user = bug_user_message(_valid_id(dataset_id))
+    return f"{text}\n{user_line(user)}"

@@ -30,7 +30,6 @@ from pd_mcp.messages import (
     RESOURCE_DESCRIPTION,
     TIMEOUT_DESCRIPTION,
     WAIT_DESCRIPTION,
-    bug_message,
 )
 from pd_mcp.models import DatasetStatus, WaitResult
 from pd_mcp.runtime import Runtime
@@ -86,13 +85,11 @@ def tool_result(report: DatasetStatus, secret: str) -> CallToolResult:
 
 def _failure(exc: BaseException, dataset_id: object, action: str, secret: str) -> CallToolResult:
     from pd_mcp.errors import PdMcpError
-    from pd_mcp.report import error_text
+    from pd_mcp.report import error_result_text
 
-    if isinstance(exc, PdMcpError):
-        text = error_text(exc, dataset_id, action)
-    else:
+    if not isinstance(exc, PdMcpError):
         _log_crash(exc, secret)
-        text = bug_message(type(exc).__name__, action)
+    text = error_result_text(exc, dataset_id, action)
     return CallToolResult(content=[TextContent(type="text", text=_scrub(text, secret))], is_error=True)
 
 
@@ -187,17 +184,17 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
     )
     async def dataset_status_resource(dataset_id: str) -> str:
         from pd_mcp.errors import PdMcpError
-        from pd_mcp.report import dataset_status, error_text
+        from pd_mcp.report import dataset_status, error_result_text
 
         secret = runtime.secret()
         try:
             report = await dataset_status(runtime.client(), dataset_id)
             return _scrub(report.model_dump_json(indent=2), secret)
         except PdMcpError as exc:
-            raise resource_error(exc, _scrub(error_text(exc, dataset_id), secret)) from None
+            raise resource_error(exc, _scrub(error_result_text(exc, dataset_id), secret)) from None
         except Exception as exc:
             _log_crash(exc, secret)
-            raise ResourceError(bug_message(type(exc).__name__, "read")) from None
+            raise ResourceError(error_result_text(exc, dataset_id, "read")) from None
 
     @mcp.completion()
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:

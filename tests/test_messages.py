@@ -21,7 +21,7 @@ from pd_mcp import errors, messages
 from pd_mcp.client import classify
 from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
 from pd_mcp.models import Counts, FailedSource, StatusAnswer, WaitResult
-from pd_mcp.report import build_status, error_text, render_text
+from pd_mcp.report import build_status, error_result_text, error_text, render_text
 from pd_mcp.validation import dataset_id, timeout_seconds
 from pd_mcp.verdict import verdict
 
@@ -202,6 +202,51 @@ def test_every_error_text(cls: type[PdMcpError]) -> None:
         assert "never ask for the key in this chat" in text
 
 
+def split_error_result(text: str) -> tuple[str, str]:
+    """An error result's text: the assistant's part, and the user's sentence on the last line."""
+    model, _, last = text.rpartition("\n")
+    assert last.startswith("user_message: "), text
+    return model, last.removeprefix("user_message: ")
+
+
+def check_error_user_text(text: str) -> None:
+    check_user_text(text)
+    assert not re.search(r"\b(?:paste|send|share|type|give)\b[^.;]*\bkey\b", text), text
+
+
+@pytest.mark.parametrize("dataset", ["ds-7", None, "a/b"])
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_every_error_result_has_a_user_message(cls: type[PdMcpError], dataset: str | None) -> None:
+    model, user = split_error_result(error_result_text(_instance(cls), dataset))
+    assert model == error_text(_instance(cls), dataset)
+    check_error_user_text(user)
+    # The user's sentence names the dataset only by a valid id.
+    by_id = cls not in (errors.DatasetNotFound, InvalidArgument)  # these ask for the id instead
+    assert ("dataset ds-7" in user) == (dataset == "ds-7" and by_id)
+    assert "a/b" not in user
+
+
+@pytest.mark.parametrize("argument", ["dataset_id", "timeout_seconds", "arguments", "unexpected"])
+def test_every_invalid_argument_result_has_a_user_message(argument: str) -> None:
+    _, user = split_error_result(error_result_text(InvalidArgument(argument, f"{argument} is wrong.")))
+    check_error_user_text(user)
+    if argument == "dataset_id":
+        assert "exact id" in user
+
+
+def test_a_bug_result_has_a_user_message_and_keeps_to_the_rules() -> None:
+    model, user = split_error_result(error_result_text(ZeroDivisionError(), "ds-7", "wait for"))
+    assert model == messages.bug_message("ZeroDivisionError", "wait for")
+    assert len(sentences(model)) <= 3 and not doubled(model) and "unknown" in model
+    check_error_user_text(user)
+    assert "bug in pd-mcp" in user
+
+
+def test_every_error_class_has_its_own_user_message() -> None:
+    missing = [c.__name__ for c in _error_classes() if c.__name__ not in messages.ERROR_USER_MESSAGE]
+    assert not missing, f"add a sentence to messages.ERROR_USER_MESSAGE for {missing}"
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [("", "it is empty"), ("   ", "only blank space"), ("x" * 200, "200 characters"), ("a/b", "'/'")],
@@ -308,5 +353,6 @@ def test_instructions_and_descriptions_carry_the_rules() -> None:
         assert "none finished" in text and "two timed-out waits in a row" in text
     assert "cannot run" in messages.INSTRUCTIONS and "ask them for the id" in messages.INSTRUCTIONS
     assert "never ask the user for an API key" in messages.INSTRUCTIONS
+    assert "an error result gives it as its last line, `user_message: ...`" in messages.INSTRUCTIONS
     # `failed` and `empty` are outside the consent path.
     assert "`failed` or `empty`: do not start" in messages.INSTRUCTIONS
