@@ -22,6 +22,8 @@ file of its own (`--only` takes the names on the left):
 - live    3b. bench/live_bench.py: subscribers of one dataset against one waiter.
 - load     4. bench/load.py: N concurrent MCP sessions against one budget.
 - fleet   4b. bench/fleet_bench.py: replicas sharing one budget in Redis.
+- memory   7. bench/memory.py: peak memory of a worst-case upstream body (a gzip
+              bomb, a huge body) and of 1,000 idle HTTP sessions.
 - imports  5. bench/import_time.py: where the start-up goes (not on --quick).
 
 Shared by the sections: bench/common.py (plan, commands, statistics, tables),
@@ -53,6 +55,7 @@ import cold_start
 import import_time
 import latency
 import load
+import memory
 import peer
 import scripts
 from common import FULL, HERE, QUICK, BenchError, Commands, Context, Plan, Result, Target, ratio_table, table
@@ -78,6 +81,7 @@ SECTIONS: dict[str, Section] = {
     "live": Section("3b", "subscriptions", "3b. Subscriptions against one waiter", scripts.run_live),
     "load": Section("4", "load", load.TITLE, load.run),
     "fleet": Section("4b", "fleet", "4b. A fleet of replicas sharing one budget in Redis", scripts.run_fleet),
+    "memory": Section("7", "memory", memory.TITLE, memory.run),
     "imports": Section("5", "import time", import_time.TITLE, import_time.run),
 }
 FULL_ONLY = ("imports",)  # left out of --quick
