@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup
 
 from pd_mcp.clock import Clock, RealClock
 from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
+from pd_mcp.messages import SUBSCRIBE_INSTEAD, SUBSCRIBE_NOT_SERVING, not_our_resource, subscribe_too_many
 from pd_mcp.models import Counts
 from pd_mcp.schedule import Observation, PollSchedule
 from pd_mcp.validation import dataset_id as check_dataset_id
@@ -53,6 +54,10 @@ class Channel(Protocol):
 class SubscriptionRefused(PdMcpError):
     """A subscription that is not allowed (too many in one session, or no server running)."""
 
+    def __init__(self, message: str, next_step: str) -> None:
+        super().__init__(message)
+        self.next_step = next_step
+
 
 def status_uri(dataset_id: str) -> str:
     return f"{URI_PREFIX}{dataset_id}{URI_SUFFIX}"
@@ -61,11 +66,7 @@ def status_uri(dataset_id: str) -> str:
 def dataset_of(uri: str) -> str:
     """The dataset id of a status URI, or `InvalidArgument` naming what is wrong with it."""
     if not isinstance(uri, str) or not uri.startswith(URI_PREFIX) or not uri.endswith(URI_SUFFIX):
-        raise InvalidArgument(
-            "uri",
-            f"{str(uri)[:200]!r} is not a resource pd-mcp serves; its only resources are "
-            f"{URI_PREFIX}{{dataset_id}}{URI_SUFFIX}.",
-        )
+        raise InvalidArgument("uri", not_our_resource(str(uri)[:200]))
     return check_dataset_id(uri[len(URI_PREFIX) : -len(URI_SUFFIX)])
 
 
@@ -122,12 +123,10 @@ class LiveStatus:
         if dataset_id in mine:
             return
         if len(mine) >= self.max_per_session:
-            raise SubscriptionRefused(
-                f"this session already follows {len(mine)} datasets, the most pd-mcp allows "
-                f"({self.max_per_session}); unsubscribe from one first."
-            )
+            state, step = subscribe_too_many(len(mine), self.max_per_session)
+            raise SubscriptionRefused(state, step)
         if not self._groups:
-            raise SubscriptionRefused("pd-mcp is not serving subscriptions right now.")
+            raise SubscriptionRefused(SUBSCRIBE_NOT_SERVING, SUBSCRIBE_INSTEAD)
         self._sessions.setdefault(session, set()).add(dataset_id)
         watch = self._watches.get(dataset_id)
         if watch is None:

@@ -542,6 +542,39 @@ def next_step_for(cls: type) -> str:
     return ERROR_NEXT_STEP["PdMcpError"]
 
 
+# --- subscription refusals (JSON-RPC errors of resources/subscribe and subscriptions/listen) --------
+
+SUBSCRIPTION_CONSEQUENCE = (
+    "No subscription was made, so no update will say when the dataset is ready; do not start a "
+    "Powerdrill job until a check says so."
+)
+SUBSCRIBE_STATELESS = "This server keeps no sessions (stateless HTTP), so it cannot send resource updates."
+SUBSCRIBE_NOT_SERVING = "pd-mcp is not serving subscriptions right now (the server is starting or stopping)."
+SUBSCRIBE_INSTEAD = f"Call {WAIT_TOOL} instead."
+SUBSCRIBE_BAD_URI_STEP = (
+    "Subscribe again to powerdrill://datasets/{dataset_id}/status (pd-mcp's only resource) with the "
+    f"exact dataset id (ask the user for it; do not guess one), or call {WAIT_TOOL}."
+)
+
+
+def subscribe_too_many(following: int, most: int) -> tuple[str, str]:
+    """The state and the next step when a session already follows the most datasets allowed."""
+    return (
+        f"This session already follows {following} datasets, the most pd-mcp allows"
+        + ("." if following == most else f" ({most})."),
+        f"Call {WAIT_TOOL} for this dataset, or unsubscribe from one the user no longer needs first.",
+    )
+
+
+def not_our_resource(uri: str) -> str:
+    return f"{uri!r} is not a resource pd-mcp serves."
+
+
+def subscription_refused(state: str, next_step: str) -> str:
+    """A refused subscription: the state, that no update will come (so no job yet), and the next step."""
+    return f"{state.rstrip()} {SUBSCRIPTION_CONSEQUENCE} {next_step}"
+
+
 def gave_up(attempts: int, elapsed: float, limit: str | None) -> str:
     bound = f", the limit is {limit}" if limit else ""
     return f"gave up after {attempts} attempts in {elapsed:.1f} s{bound}"

@@ -25,7 +25,13 @@ from mcp_types import (
 )
 
 from pd_mcp.errors import PdMcpError
-from pd_mcp.live import SCHEME, LiveStatus, dataset_of
+from pd_mcp.live import SCHEME, LiveStatus, SubscriptionRefused, dataset_of
+from pd_mcp.messages import (
+    SUBSCRIBE_BAD_URI_STEP,
+    SUBSCRIBE_INSTEAD,
+    SUBSCRIBE_STATELESS,
+    subscription_refused,
+)
 from pd_mcp.sdk_internals import connection_of, lowlevel
 
 _CLEANUP_KEY = "pd_mcp.subscriptions"
@@ -52,7 +58,9 @@ class _BusChannel:
 
 
 def _refuse(exc: PdMcpError) -> MCPError:
-    return MCPError(INVALID_PARAMS, exc.message)
+    """The JSON-RPC error of a refused subscription: state, consequence, next step."""
+    step = exc.what_to_do if isinstance(exc, SubscriptionRefused) else SUBSCRIBE_BAD_URI_STEP
+    return MCPError(INVALID_PARAMS, subscription_refused(exc.message, step))
 
 
 def _datasets(uris: list[str]) -> list[str]:
@@ -79,11 +87,7 @@ def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
         (dataset_id,) = datasets
         connection = connection_of(ctx)
         if not connection.has_standalone_channel:
-            raise MCPError(
-                INVALID_PARAMS,
-                "this server keeps no sessions (stateless HTTP), so it cannot send updates; "
-                "call wait_for_dataset_sync instead.",
-            )
+            raise MCPError(INVALID_PARAMS, subscription_refused(SUBSCRIBE_STATELESS, SUBSCRIBE_INSTEAD))
         try:
             live.subscribe(connection, dataset_id, _ConnectionChannel(connection))
         except PdMcpError as exc:

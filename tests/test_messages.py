@@ -356,3 +356,32 @@ def test_instructions_and_descriptions_carry_the_rules() -> None:
     assert "an error result gives it as its last line, `user_message: ...`" in messages.INSTRUCTIONS
     # `failed` and `empty` are outside the consent path.
     assert "`failed` or `empty`: do not start" in messages.INSTRUCTIONS
+
+
+def _refusals() -> dict[str, str]:
+    """Every refusal text of a subscription, as the JSON-RPC error carries it."""
+    from pd_mcp.live import SubscriptionRefused, dataset_of
+    from pd_mcp.subscriptions import _refuse
+
+    found: dict[str, str] = {}
+    for bad in ("powerdrill://datasets/ds-1/sources", "powerdrill://datasets/a%2Fb/status"):
+        with pytest.raises(InvalidArgument) as info:
+            dataset_of(bad)
+        found[bad] = _refuse(info.value).error.message
+    state, step = messages.subscribe_too_many(20, 20)
+    found["too many"] = _refuse(SubscriptionRefused(state, step)).error.message
+    not_serving = SubscriptionRefused(messages.SUBSCRIBE_NOT_SERVING, messages.SUBSCRIBE_INSTEAD)
+    found["not serving"] = _refuse(not_serving).error.message
+    found["stateless"] = messages.subscription_refused(
+        messages.SUBSCRIBE_STATELESS, messages.SUBSCRIBE_INSTEAD
+    )
+    return found
+
+
+@pytest.mark.parametrize("case", sorted(_refusals()))
+def test_every_subscription_refusal_says_state_consequence_and_next_step(case: str) -> None:
+    text = _refusals()[case]
+    check_model_text(text)
+    assert len(sentences(text)) == 3, sentences(text)
+    assert "No subscription was made" in text and "do not start a Powerdrill job" in text
+    assert "wait_for_dataset_sync" in text
