@@ -25,12 +25,11 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from pd_mcp import __version__
 from pd_mcp.budget import Budget, close_budget, make_budget
@@ -51,6 +50,9 @@ from pd_mcp.errors import (
 from pd_mcp.models import Counts, DatasetEntry, DatasetPage, FailedSource, StatusAnswer
 from pd_mcp.settings import ApiConfig
 from pd_mcp.validation import dataset_id as check_dataset_id
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 log = logging.getLogger("pd_mcp.upstream")
 
@@ -216,7 +218,10 @@ class PowerdrillClient:
                 exc.attempts, exc.elapsed = 1, time.monotonic() - started
                 raise
             first = exc
-        # Tenacity takes over from that first failure, which it replays as its own attempt 1.
+        # Tenacity takes over from that first failure, which it replays as its own attempt 1
+        # (imported only now: a call that succeeds at once, the usual case, never loads it).
+        from tenacity import AsyncRetrying, retry_if_exception
+
         attempt = 1
         cfg = self.config
 

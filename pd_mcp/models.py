@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Verdict = Literal["ready", "syncing", "partially_failed", "failed", "empty"]
 
@@ -58,8 +58,14 @@ class DatasetPage:
     total: int
 
 
+# Schemas are built on first use, not at import: `pd-mcp status` never builds `WaitResult`'s.
+_LAZY = ConfigDict(defer_build=True)
+
+
 class FailedSource(BaseModel):
     """A data source that failed to synchronize."""
+
+    model_config = _LAZY
 
     id: str = Field(description="Powerdrill's id of the data source")
     name: str = Field(description="the data source's name, usually its file name")
@@ -67,6 +73,8 @@ class FailedSource(BaseModel):
 
 class DatasetStatus(BaseModel):
     """The readiness of one dataset (`get_dataset_status`)."""
+
+    model_config = _LAZY
 
     dataset_id: str = Field(description="the dataset id, as asked")
     synched_count: int = Field(description="data sources ready for analysis")

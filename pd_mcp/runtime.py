@@ -7,6 +7,7 @@ first call, not at construction, so a server without credentials still starts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -42,8 +43,17 @@ class Runtime:
         self.clock = clock
         self.drain = Drain()
         self._client: PowerdrillClient | None = None
-        self.live = _live_status(self)
-        self.completer = _completer(self)
+
+    # Built on first use: the command line needs neither, and skips their imports.
+    @functools.cached_property
+    def live(self) -> LiveStatus:
+        """The subscriptions' poller manager."""
+        return _live_status(self)
+
+    @functools.cached_property
+    def completer(self) -> DatasetCompleter:
+        """Completion of dataset ids from the project's listing."""
+        return _completer(self)
 
     def client(self) -> PowerdrillClient:
         """The shared client; raises `ConfigError` while the environment is incomplete."""

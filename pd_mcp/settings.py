@@ -7,13 +7,13 @@ names every missing or contradictory variable, so each tool call can report it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from pd_mcp.errors import ConfigError
 
@@ -39,37 +39,59 @@ class ApiConfig:
         return f"ApiConfig(base_url={self.base_url!r}, api_version={self.api_version!r}, user_id=…)"
 
 
-class Settings(BaseSettings):
-    """Raw environment values; see `resolve()` for the checks."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
-
-    user_id: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_USER_ID"))
-    api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("POWERDRILL_PROJECT_API_KEY")
-    )
-    api_url: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_API_URL"))
-    api_version: str | None = Field(default=None, validation_alias=AliasChoices("POWERDRILL_API_VERSION"))
-    http_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_HTTP_TOKEN"))
-    allowed_hosts: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_ALLOWED_HOSTS"))
+# Field -> the environment variable it is read from (names are matched case-insensitively).
+ENVIRONMENT = {
+    "user_id": "POWERDRILL_USER_ID",
+    "api_key": "POWERDRILL_PROJECT_API_KEY",
+    "api_url": "POWERDRILL_API_URL",
+    "api_version": "POWERDRILL_API_VERSION",
+    "http_token": "PD_MCP_HTTP_TOKEN",
+    "allowed_hosts": "PD_MCP_ALLOWED_HOSTS",
     # Additions to the interface: the client-side request budget and per-request timeout.
-    rate_limit: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_RATE_LIMIT"))
-    request_timeout: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REQUEST_TIMEOUT"))
+    "rate_limit": "PD_MCP_RATE_LIMIT",
+    "request_timeout": "PD_MCP_REQUEST_TIMEOUT",
     # HTTP serving limits (see `http_limits`).
-    drain_seconds: str | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_DRAIN_SECONDS"))
-    http_max_sessions: str | None = Field(
-        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_MAX_SESSIONS")
-    )
-    http_session_idle: str | None = Field(
-        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_SESSION_IDLE")
-    )
-    http_max_connections: str | None = Field(
-        default=None, validation_alias=AliasChoices("PD_MCP_HTTP_MAX_CONNECTIONS")
-    )
-    redis_url: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PD_MCP_REDIS_URL"))
-    subscription_lifetime: str | None = Field(
-        default=None, validation_alias=AliasChoices("PD_MCP_SUBSCRIPTION_LIFETIME")
-    )
+    "drain_seconds": "PD_MCP_DRAIN_SECONDS",
+    "http_max_sessions": "PD_MCP_HTTP_MAX_SESSIONS",
+    "http_session_idle": "PD_MCP_HTTP_SESSION_IDLE",
+    "http_max_connections": "PD_MCP_HTTP_MAX_CONNECTIONS",
+    "redis_url": "PD_MCP_REDIS_URL",
+    "subscription_lifetime": "PD_MCP_SUBSCRIPTION_LIFETIME",
+}
+
+
+def _environment() -> dict[str, str]:
+    """The variables of `ENVIRONMENT` that are set, by field name; names match in any case."""
+    lowered = {name.lower(): value for name, value in os.environ.items()}
+    return {field: lowered[name.lower()] for field, name in ENVIRONMENT.items() if name.lower() in lowered}
+
+
+class Settings(BaseModel):
+    """Raw environment values, read when constructed (given values win); see `resolve()` for the checks.
+
+    A plain model, not pydantic-settings: every field is text, so reading needs no
+    parsing, and the command line starts faster without that library.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str | None = None
+    api_key: SecretStr | None = None
+    api_url: str | None = None
+    api_version: str | None = None
+    http_token: SecretStr | None = None
+    allowed_hosts: str | None = None
+    rate_limit: str | None = None
+    request_timeout: str | None = None
+    drain_seconds: str | None = None
+    http_max_sessions: str | None = None
+    http_session_idle: str | None = None
+    http_max_connections: str | None = None
+    redis_url: SecretStr | None = None
+    subscription_lifetime: str | None = None
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_environment(), **values})
 
     def lifetime(self, default: float) -> float:
         """Seconds a subscription's poller goes on without a change; `ConfigError` when unusable."""
