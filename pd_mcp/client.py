@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import random
+import ssl
 import time
 import uuid
 import zlib
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio
-import httpx
 
 from pd_mcp import __version__
 from pd_mcp.budget import Budget, close_budget, make_budget
@@ -47,6 +47,7 @@ from pd_mcp.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from pd_mcp.httpx_loader import httpx
 from pd_mcp.models import Counts, DatasetEntry, DatasetPage, FailedSource, StatusAnswer
 from pd_mcp.settings import ApiConfig
 from pd_mcp.validation import dataset_id as check_dataset_id
@@ -120,6 +121,7 @@ class PowerdrillClient:
             timeout = self.config.request_timeout
             self._http = httpx.AsyncClient(
                 transport=self._transport,
+                verify=_tls_context(self.config.base_url),
                 timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
                 # Keep-alive limit = pool size: httpcore drops a returned connection when the pool
                 # holds more than the keep-alive limit, so a lower one opens a connection per call.
@@ -342,6 +344,18 @@ class PowerdrillClient:
             return response, body.finish()
         finally:
             await response.aclose()
+
+
+def _tls_context(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's default (certifi's CA bundle) for https; for plain http, a context that trusts nothing.
+
+    Every request goes to `base_url` and redirects are never followed, so a plain-http
+    upstream (the sandbox, a local proxy) never starts TLS: loading the CA bundle would only
+    cost a command's start tens of milliseconds. Were TLS ever used, that context fails closed.
+    """
+    if urlsplit(base_url).scheme == "http":
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
 
 
 class _BoundedBody:

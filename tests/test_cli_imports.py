@@ -98,3 +98,36 @@ def test_the_import_log_shows_the_sdk_when_it_is_loaded() -> None:
         if line.startswith("import time:")
     }
     assert "mcp" in sdk_modules(modules)
+
+
+# What a check that succeeds at once never needs: the retry library (loaded only after a failed
+# attempt), pydantic-settings (pd-mcp reads its few text variables itself), and httpx's own
+# command-line tool with what it drags in (rich, click, pygments).
+NOT_FOR_ONE_GOOD_ANSWER = ("tenacity", "pydantic_settings", "rich", "click", "pygments")
+
+
+@pytest.mark.parametrize("args", [("status", "ds-ready"), ("status", "ds-ready", "--json")])
+def test_a_status_that_succeeds_at_once_loads_nothing_it_does_not_use(
+    sandbox: Any, args: tuple[str, ...]
+) -> None:
+    done, modules = run_logging_imports(sandbox, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = sorted(m for m in modules if m.split(".")[0] in NOT_FOR_ONE_GOOD_ANSWER)
+    assert loaded == [], f"pd-mcp {' '.join(args)} imported {loaded}"
+
+
+def test_httpx_command_line_tool_stays_importable_after_pd_mcp_loaded_httpx() -> None:
+    """pd-mcp skips importing httpx's command-line tool; a later import of it still works."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; import pd_mcp.client; assert 'httpx._main' not in sys.modules; "
+            "import httpx, httpx._main; assert callable(httpx._main.main); print('ok')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stderr[-2000:]

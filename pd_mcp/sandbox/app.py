@@ -46,7 +46,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import anyio
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -55,6 +54,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pd_mcp.httpx_loader import httpx
 from pd_mcp.sandbox import scenarios
 from pd_mcp.sandbox.scenarios import STATUSES, Scenario, SourceStatus
 
