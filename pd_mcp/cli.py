@@ -19,13 +19,29 @@ from pd_mcp.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
 if TYPE_CHECKING:
     from pd_mcp.commandline.options import Options
 
-# `pd-mcp` with these arguments serves stdio through the fast path (see stdio.fast_main).
+# `pd-mcp` with these arguments (and `--sandbox` after `serve` or at the end) serves stdio at once,
+# without building the parser. Every other stdio form is parsed first; all reach `stdio.fast_main`.
 _STDIO_FORMS: tuple[list[str], ...] = (
     [],
     ["serve"],
     ["serve", "--transport", "stdio"],
     ["serve", "--transport=stdio"],
 )
+
+
+def _stdio_form(argv: list[str]) -> bool | None:
+    """For a common stdio form, whether it asks for `--sandbox`; None for anything else (parsed)."""
+    if argv in _STDIO_FORMS:
+        return False
+    if argv[:1] != ["serve"]:
+        return None
+    if argv[1:2] == ["--sandbox"]:
+        rest = [argv[0], *argv[2:]]
+    elif argv[-1:] == ["--sandbox"]:
+        rest = argv[:-1]
+    else:
+        return None
+    return True if rest in _STDIO_FORMS else None
 
 
 def _port(text: str) -> int:
@@ -135,10 +151,9 @@ class _VersionAction(argparse.Action):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv in _STDIO_FORMS:
-        from pd_mcp.stdio import fast_main
-
-        return fast_main()
+    sandbox = _stdio_form(argv)
+    if sandbox is not None:
+        return _serve_stdio(sandbox)
     # Serving must not import the sandbox: its flags are only added when it is asked for.
     args = build_parser(sandbox_flags="sandbox" in argv).parse_args(argv)
     from pd_mcp.commandline.options import Options
@@ -187,15 +202,22 @@ def _logging(default: str) -> None:
     configure_logging(default)
 
 
-def _serve(options: Options) -> int:
-    _logging("INFO")
-    if options.transport == "http":
-        from pd_mcp.http_app import refuse_unsafe_bind
+def _serve_stdio(sandbox: bool) -> int:
+    from pd_mcp.stdio import fast_main
 
-        problem = refuse_unsafe_bind(options.host)
-        if problem:
-            print(f"pd-mcp: {problem}", file=sys.stderr)
-            return EXIT_ERROR
+    return fast_main(sandbox=sandbox)
+
+
+def _serve(options: Options) -> int:
+    if options.serves_stdio:
+        return _serve_stdio(options.sandbox)
+    _logging("INFO")
+    from pd_mcp.http_app import refuse_unsafe_bind
+
+    problem = refuse_unsafe_bind(options.host)
+    if problem:
+        print(f"pd-mcp: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     import anyio
 
     from pd_mcp.errors import ConfigError

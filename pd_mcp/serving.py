@@ -1,9 +1,15 @@
-"""Run the MCP server on its transport, optionally with the sandbox in-process behind it."""
+"""The MCP server and its runtime, optionally with the sandbox in-process behind it; serving HTTP.
+
+Both transports assemble the server here (`assembled`): stdio from `stdio.fast_main`,
+which must claim the wire before it imports this module, and HTTP from `serve`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -11,45 +17,45 @@ from anyio.abc import TaskGroup
 from pd_mcp.server import Runtime, build_server
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
     from pd_mcp.commandline.options import Options
+    from pd_mcp.settings import ApiConfig
 
 
-async def serve(options: Options) -> int:
-    """`pd-mcp serve`: stdio or Streamable HTTP until the host closes the stream or stops us.
-
-    Returns the number of the signal that stopped an HTTP server (0 if none).
-    Over HTTP the limits are read and the address is bound before anything
-    starts, so a bad value or a taken port raises `ConfigError` or `BindError`.
-    """
-    sock = limits = None
-    if options.transport != "stdio":
-        from pd_mcp.http_app import bind_socket
-        from pd_mcp.http_limits import http_limits
-
-        limits = http_limits()
-        sock = bind_socket(options.host, options.port)
+@contextlib.asynccontextmanager
+async def assembled(*, sandbox: bool) -> AsyncIterator[tuple[Runtime, MCPServer]]:
+    """The runtime and the server on it, behind the simulated API when `sandbox`; all closed after."""
     async with anyio.create_task_group() as tg:
-        config = await _start_sandbox(tg) if options.sandbox else None
+        config = await _start_sandbox(tg) if sandbox else None
         runtime = Runtime(config=config)
-        mcp = build_server(runtime)
         try:
-            if sock is None or limits is None:
-                from pd_mcp.stdio import Wire, run_stdio
-
-                await run_stdio(mcp, Wire().start())
-                return 0
-            from pd_mcp.http_app import serve_http
-
-            return await serve_http(
-                mcp, sock=sock, stateless=options.stateless, drain=runtime.drain, limits=limits
-            )
+            yield runtime, build_server(runtime)
         finally:
             await runtime.aclose()
             tg.cancel_scope.cancel()
+
+
+async def serve(options: Options) -> int:
+    """`pd-mcp serve --transport http`: Streamable HTTP until a signal stops it.
+
+    Returns the number of the signal that stopped the server (0 if none). The
+    limits are read and the address is bound before anything starts, so a bad
+    value or a taken port raises `ConfigError` or `BindError`.
+    """
+    from pd_mcp.http_app import bind_socket, serve_http
+    from pd_mcp.http_limits import http_limits
+
+    limits = http_limits()
+    sock = bind_socket(options.host, options.port)
+    async with assembled(sandbox=options.sandbox) as (runtime, mcp):
+        return await serve_http(
+            mcp, sock=sock, stateless=options.stateless, drain=runtime.drain, limits=limits
+        )
     return 0  # only reached when the task group swallowed a cancellation
 
 
-async def _start_sandbox(tg: TaskGroup) -> Any:
+async def _start_sandbox(tg: TaskGroup) -> ApiConfig:
     """Start the simulated API on a free loopback port and return a config that points at it."""
     from pydantic import SecretStr
 

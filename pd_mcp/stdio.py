@@ -284,8 +284,11 @@ async def _record(mcp: MCPServer, done: Any) -> None:
         done.set()
 
 
-def fast_main() -> int:
-    """`pd-mcp` over stdio: claim the wire first, answer the handshake, then load the SDK."""
+def fast_main(*, sandbox: bool = False) -> int:
+    """Every stdio start: claim the wire first, answer the handshake, then load the SDK.
+
+    `sandbox`: the tools answer from the simulated API, started in this process.
+    """
     from pd_mcp import handshake
 
     enabled = os.environ.get("PD_MCP_PRELOAD", "1").strip() != "0"
@@ -298,16 +301,11 @@ def fast_main() -> int:
     configure_logging("INFO")
     import anyio
 
-    from pd_mcp.server import Runtime, build_server
-
-    runtime = Runtime()
-    mcp = build_server(runtime)
+    from pd_mcp.serving import assembled
 
     async def main() -> None:
-        try:
+        async with assembled(sandbox=sandbox) as (_, mcp):
             await run_stdio(mcp, wire, record=enabled and manifest is None)
-        finally:
-            await runtime.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(main)

@@ -99,18 +99,29 @@ async def recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     return recorded
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("serve", "--transport", "stdio"),
+        ("serve", "--sandbox"),  # the sandbox host config (client_configs/*.sandbox.json)
+        ("serve", "--stateless", "--sandbox"),  # a stdio form only the full parser recognizes
+    ],
+    ids=lambda args: " ".join(args) or "bare",
+)
 def test_the_first_initialize_answer_leaves_before_the_sdk_is_imported(
-    recording: dict[str, Any], tmp_path: Path
+    recording: dict[str, Any], tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     """Order, not only content: stdout and stderr share one pipe, so their lines keep the order of writing.
 
     `-X importtime` writes a line on stderr as each import ends; the early answer
     goes to stdout. The answer must come before the line for the SDK, and the
     SDK's line must follow (the server does load it), so the test can fail.
+    Every way of serving stdio gets this fast start, `serve --sandbox` included.
     """
     env = _clean_env(XDG_CACHE_HOME=str(tmp_path), POWERDRILL_API_URL="http://127.0.0.1:9/api")
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "pd_mcp"],
+        [sys.executable, "-X", "importtime", "-m", "pd_mcp", *args],
         cwd=tmp_path,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
