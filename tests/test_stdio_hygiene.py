@@ -35,6 +35,10 @@ pytestmark = pytest.mark.process
 
 PD_MCP = str(Path(sys.executable).parent / "pd-mcp")
 LIMIT = 60.0  # no session here should come near this; it only bounds a hung process
+# "Exits promptly" after its last answer: the lingering this guards against lasted minutes
+# (up to 910 s). Ten servers start and stop at once in this module, so on a loaded 2-core
+# machine the teardown alone has taken 4-5 s; the bound leaves room for that.
+PROMPT_EXIT = 10.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -382,7 +386,7 @@ def test_a_call_in_flight_when_stdin_closes_is_answered_before_a_clean_exit(sess
         f"exit {session.exited - answered:.2f} s after the response"
     )
     assert answered > session.stdin_closed  # it really was in flight when stdin closed
-    assert session.exited - answered < 3.0  # then the process exits promptly
+    assert session.exited - answered < PROMPT_EXIT  # then the process exits promptly
 
 
 @pytest.mark.parametrize("name", ["in-flight-later", "in-flight-cold"])
@@ -400,4 +404,5 @@ def test_a_call_in_flight_is_answered_when_stdin_closes_later_or_on_a_cold_start
     assert_answered_once(session, [1, 2, 3])
     assert session.responses()[3]["result"]["structuredContent"]["timed_out"] is True
     assert session.arrival(3) > session.stdin_closed
-    assert session.exited - session.arrival(3) < (3.0 if name == "in-flight-later" else 3.0 + 3.0)
+    grace = 0.0 if name == "in-flight-later" else 3.0  # cold: the recording may be written first
+    assert session.exited - session.arrival(3) < PROMPT_EXIT + grace
