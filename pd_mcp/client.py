@@ -33,7 +33,7 @@ import anyio
 
 from pd_mcp import __version__
 from pd_mcp.budget import Budget, close_budget, make_budget
-from pd_mcp.coalesce import Coalescer
+from pd_mcp.coalesce import Coalescer, Flight
 from pd_mcp.errors import (
     AuthenticationError,
     BadRequest,
@@ -146,15 +146,19 @@ class PowerdrillClient:
 
     # --- the two calls -------------------------------------------------------------
 
-    async def status(self, dataset_id: str, *, retry: bool = True) -> StatusAnswer:
+    async def status(
+        self, dataset_id: str, *, retry: bool = True, joined: Callable[[Flight], None] | None = None
+    ) -> StatusAnswer:
         """The three counts of `dataset_id`, with the response's trace id.
 
-        Callers asking for the same dataset while its read is in flight share that read.
+        Callers asking for the same dataset while its read is in flight share that read;
+        `joined` receives the read's `Flight`, which tells whether its request was sent yet.
         """
         dataset_id = check_dataset_id(dataset_id)
-        return await self._reads.run((dataset_id, retry), lambda: self._status(dataset_id, retry))
+        key = (dataset_id, retry)
+        return await self._reads.run(key, lambda flight: self._status(dataset_id, retry, flight), joined)
 
-    async def _status(self, dataset_id: str, retry: bool) -> StatusAnswer:
+    async def _status(self, dataset_id: str, retry: bool, flight: Flight | None = None) -> StatusAnswer:
         params = {"user_id": self.config.user_id} if self.api_version == "v2" else {}
         version = self.api_version
         counts, trace_id, simulated = await self._get(
@@ -162,6 +166,7 @@ class PowerdrillClient:
             params,
             lambda data, trace: parse_counts(data, version, trace),
             retry,
+            flight,
         )
         return StatusAnswer(counts=counts, trace_id=trace_id, simulated=simulated)
 
@@ -209,12 +214,17 @@ class PowerdrillClient:
         return f"/{self.api_version}/team/datasets/{quote(dataset_id, safe='')}/{leaf}"
 
     async def _get(
-        self, path: str, params: Mapping[str, Any], parse: Parser[T], retry: bool
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        parse: Parser[T],
+        retry: bool,
+        flight: Flight | None = None,
     ) -> tuple[T, str | None, bool]:
         """GET and parse, retrying transient failures when `retry` (bounded in attempts and time)."""
         started = time.monotonic()
         try:  # the common case needs no retry machinery
-            return await self._attempt(path, params, parse, 1)
+            return await self._attempt(path, params, parse, 1, flight)
         except UpstreamError as exc:
             if not retry or not exc.retryable:
                 exc.attempts, exc.elapsed = 1, time.monotonic() - started
@@ -254,7 +264,7 @@ class PowerdrillClient:
                     attempt = try_.retry_state.attempt_number
                     if attempt == 1:
                         raise first
-                    result = await self._attempt(path, params, parse, attempt)
+                    result = await self._attempt(path, params, parse, attempt, flight)
             return result
         except UpstreamError as exc:
             exc.attempts = attempt
@@ -263,10 +273,12 @@ class PowerdrillClient:
             raise
 
     async def _attempt(
-        self, path: str, params: Mapping[str, Any], parse: Parser[T], attempt: int
+        self, path: str, params: Mapping[str, Any], parse: Parser[T], attempt: int, flight: Flight | None
     ) -> tuple[T, str | None, bool]:
         """One request: budget, send, log, classify, parse."""
         await self._limiter.acquire()
+        if flight is not None:
+            flight.sent = True
         external = f"pd-mcp-{uuid.uuid4().hex}"
         headers = {
             "x-pd-api-key": self.config.api_key.get_secret_value(),

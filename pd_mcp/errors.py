@@ -12,6 +12,8 @@
         ├── UpstreamUnavailable   Powerdrill's own fault (9999, HTTP 5xx)       retryable
         ├── NetworkError          no answer: connection refused, reset, dropped retryable
         ├── RequestTimedOut       no answer within the request timeout         retryable
+        ├── BudgetTimedOut        not Powerdrill's fault: the deadline came    retryable
+        │                         while the request waited in pd-mcp's own budget, never sent
         ├── MalformedResponse     an answer that is not the documented JSON    retryable
         └── Redirected            an HTTP 3xx: never followed, the URL is wrong
 
@@ -108,6 +110,12 @@ class NetworkError(UpstreamError):
 
 
 class RequestTimedOut(UpstreamError):
+    retryable = True
+
+
+class BudgetTimedOut(UpstreamError):
+    """No request was sent: the deadline came while it waited for pd-mcp's own request budget."""
+
     retryable = True
 
 

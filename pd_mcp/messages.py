@@ -333,6 +333,13 @@ def restarting_message(
 
 
 NAMES_NOT_IN_TIME = "the wait's deadline came first"
+# A poll whose deadline came while it still queued for pd-mcp's own request budget (not Powerdrill's fault).
+BUDGET_QUEUE_TIMED_OUT = (
+    "no request was sent to Powerdrill: the wait's deadline came while the request still queued for "
+    "pd-mcp's own request budget (PD_MCP_RATE_LIMIT per second, shared by every call in flight), so "
+    "Powerdrill is not at fault"
+)
+NO_ANSWER_BY_DEADLINE = "Powerdrill did not answer before the wait's deadline."
 
 
 def facts_line(synched: int, synching: int, invalid: int, total: int, verdict: str) -> str:
@@ -412,6 +419,10 @@ ERROR_NEXT_STEP: dict[str, str] = {
     "RequestTimedOut": (
         "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
         "check later."
+    ),
+    "BudgetTimedOut": (
+        "Call again at most once, with fewer calls in flight at the same time (wait for one dataset at "
+        "a time, or give the wait a longer timeout_seconds)."
     ),
     "Redirected": f"Ask the user to correct POWERDRILL_API_URL {_CONFIG_FIX}; calling again will not help.",
     "MalformedResponse": (

@@ -19,9 +19,12 @@ import anyio
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import Clock, RealClock
-from pd_mcp.errors import RequestTimedOut, UpstreamError
+from pd_mcp.coalesce import Flight
+from pd_mcp.errors import BudgetTimedOut, RequestTimedOut, UpstreamError
 from pd_mcp.messages import (
+    BUDGET_QUEUE_TIMED_OUT,
     NAMES_NOT_IN_TIME,
+    NO_ANSWER_BY_DEADLINE,
     come_back_rule,
     progress_message,
     restarting_message,
@@ -105,11 +108,15 @@ class _Wait:
     async def poll(self) -> bool:
         """One status request; True when syncing is over. A transient failure is kept, not raised."""
         self.polls += 1
+        flights: list[Flight] = []
         try:
             with anyio.fail_after(self.time_left()):
-                latest = await self.client.status(self.dataset_id, retry=False)
+                latest = await self.client.status(self.dataset_id, retry=False, joined=flights.append)
         except TimeoutError:
-            self.last_error = RequestTimedOut("Powerdrill did not answer before the wait's deadline.")
+            queued = bool(flights) and not flights[0].sent  # whose time ran out: ours or Powerdrill's
+            self.last_error = (
+                BudgetTimedOut(BUDGET_QUEUE_TIMED_OUT) if queued else RequestTimedOut(NO_ANSWER_BY_DEADLINE)
+            )
             return False
         except UpstreamError as exc:
             if not exc.retryable:

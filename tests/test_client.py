@@ -611,3 +611,27 @@ def test_control_characters_in_upstream_ids_are_removed() -> None:
     datasets = parse_datasets({"records": [{"id": evil, "name": "n"}], "total_items": 1}, "v2", 10, None)
     for ident in (sources[0].id, datasets.records[0].id):
         assert ident.isprintable() and "\x1b" not in ident and "\n" not in ident
+
+
+async def test_a_read_given_up_by_its_last_caller_is_not_joined_by_the_next_one() -> None:
+    """The next caller starts a fresh read instead of inheriting the cancellation of a dying one."""
+    import anyio
+
+    from pd_mcp.coalesce import Coalescer, Flight
+
+    reads: list[Flight] = []
+    calls = 0
+
+    async def read(flight: Flight) -> int:
+        nonlocal calls
+        calls += 1
+        reads.append(flight)
+        if calls == 1:
+            await anyio.sleep_forever()
+        return calls
+
+    shared: Coalescer[int] = Coalescer()
+    with anyio.move_on_after(0.01):
+        await shared.run("k", read)
+    assert await shared.run("k", read) == 2  # at once, before the first read has finished dying
+    assert reads[0] is not reads[1]

@@ -25,10 +25,12 @@ from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import FakeClock
 from pd_mcp.errors import (
     AuthenticationError,
+    BudgetTimedOut,
     DatasetNotFound,
     InvalidArgument,
     PermissionDenied,
     RateLimited,
+    RequestTimedOut,
     UpstreamUnavailable,
 )
 from pd_mcp.messages import progress_message
@@ -701,3 +703,82 @@ async def test_a_timed_out_wait_whose_listing_failed_gives_the_count_and_the_rea
     assert result.timed_out and result.failed_sources == []
     assert "1 failed;" in result.message or "1 failed (" in result.message
     assert "could not be fetched" in result.message
+
+
+# --- whose time ran out: Powerdrill's or pd-mcp's own budget ----------------------------
+
+
+class Gate:
+    """A request budget that lets the first `admit` requests through and holds every later one."""
+
+    def __init__(self, admit: int) -> None:
+        self.admit = admit
+
+    async def acquire(self) -> None:
+        if self.admit <= 0:
+            await anyio.sleep_forever()
+        self.admit -= 1
+
+
+async def _sixty_waits(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, admit: int
+) -> tuple[list[BaseException], int]:
+    """60 concurrent 1-s waits on different datasets against a Powerdrill that never answers."""
+    monkeypatch.setattr(waiter, "DEADLINE_GRACE", 0.05)  # real seconds past each (fake) deadline
+
+    sent = 0
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    mock.get(url__regex=r"/v2/team/datasets/ds-\d+/status").mock(side_effect=hang)
+    client = PowerdrillClient(config(), limiter=Gate(admit))
+    failures: list[BaseException] = []
+
+    async def one(n: int) -> None:
+        try:
+            await wait_for_sync(client, f"ds-{n}", 1, clock=FakeClock(), rng=NoJitter())
+        except Exception as exc:
+            failures.append(exc)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for n in range(60):
+                tg.start_soon(one, n)
+    await client.aclose()
+    return failures, sent
+
+
+async def test_waits_that_never_left_the_budget_queue_say_so_not_that_powerdrill_was_silent(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures, sent = await _sixty_waits(mock, monkeypatch, admit=0)
+    assert sent == 0 and len(failures) == 60
+    for exc in failures:
+        assert isinstance(exc, BudgetTimedOut)
+        text = error_text(exc, "ds-1", "wait for")
+        assert "no request was sent to Powerdrill" in text and "pd-mcp's own request budget" in text
+        assert "fewer calls in flight" in text and "did not answer" not in text
+
+
+async def test_a_sent_request_without_an_answer_blames_powerdrill(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures, sent = await _sixty_waits(mock, monkeypatch, admit=10**6)
+    assert sent >= 60 and len(failures) == 60
+    assert all(isinstance(exc, RequestTimedOut) for exc in failures)
+    assert all("Powerdrill did not answer" in error_text(exc, "ds-1") for exc in failures)
+
+
+async def test_no_more_waits_blame_powerdrill_than_requests_were_sent(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding: 28 of 60 said "Powerdrill did not answer" when 33 requests had been sent in all."""
+    failures, sent = await _sixty_waits(mock, monkeypatch, admit=33)
+    assert len(failures) == 60 and sent == 33
+    blamed = [exc for exc in failures if isinstance(exc, RequestTimedOut)]
+    assert len(blamed) <= sent
+    assert all(isinstance(exc, BudgetTimedOut | RequestTimedOut) for exc in failures)
