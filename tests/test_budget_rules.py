@@ -34,7 +34,7 @@ async def test_identical_reads_in_flight_share_one_result_and_a_cancelled_caller
     reads = 0
     release = asyncio.Event()
 
-    async def read() -> str:
+    async def read(_flight: object) -> str:
         nonlocal reads
         reads += 1
         await release.wait()
