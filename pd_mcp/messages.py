@@ -497,6 +497,10 @@ ERROR_USER_MESSAGE: dict[str, str] = {
         "Powerdrill took too long to answer, so {subject} could not be checked; it is worth trying again "
         "later."
     ),
+    "BudgetTimedOut": (
+        "Too many checks were running at once, so {subject} was not checked in time (Powerdrill was not "
+        "asked); it is worth trying again with fewer at a time."
+    ),
     "Redirected": (
         "The Powerdrill address pd-mcp is set up with looks wrong, so {subject} could not be checked; it "
         "needs correcting in this app's settings for pd-mcp, followed by a restart of the app."
