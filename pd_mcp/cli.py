@@ -108,7 +108,7 @@ def build_parser(sandbox_flags: bool = True) -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")
     _sandbox_flag(status)
 
-    wait = commands.add_parser("wait", help="wait until a dataset has finished syncing")
+    wait = commands.add_parser("wait", help="wait until a dataset has finished synchronizing")
     wait.add_argument("dataset_id")
     wait.add_argument("--timeout", type=_seconds, default=300.0, help="seconds, 1 to 900 (default 300)")
     wait.add_argument("--json", action="store_true", help="print the tool's structured result as JSON")

@@ -370,6 +370,55 @@ def checked_line(trace_id: str | None, checked_at: str, api_version: str) -> str
     return f"{trace}Checked at {checked_at} (API {api_version})."
 
 
+# --- the command line's human lines (pd-mcp status / wait) ----------------------------------------
+
+
+def cli_counts_line(synched: int, synching: int, invalid: int, total: int) -> str:
+    return (
+        f"  data sources: {synched} synchronized, {synching} still synchronizing, {invalid} failed, "
+        f"{total} in total"
+    )
+
+
+CLI_NAMES_MISSING = "  failed: (their names could not be fetched)"
+
+
+def cli_wait_line(waited: float, checks: str, timed_out: bool) -> str:
+    """`checks` is already counted (`3 status checks`)."""
+    end = "the deadline came first" if timed_out else "synchronizing is over"
+    return f"  waited {waited:.1f} s, {checks}: {end}"
+
+
+def cli_waiting(dataset_id: str, timeout: float | None) -> str:
+    """The first line of `pd-mcp wait`."""
+    limit = f" for up to {timeout:g} s" if timeout else ""
+    return f"Waiting{limit} for dataset {dataset_id} to finish synchronizing."
+
+
+def cli_next_step(verdict: str, dataset_id: str, timed_out: bool, synched: int, failed: int) -> str:
+    """The last line for a person: what the verdict means for a job, and what to run or do."""
+    if verdict == "ready":
+        return "Ready: an analysis job will see every data source."
+    if verdict == "syncing":
+        if timed_out:
+            return (
+                f"Not ready: still synchronizing at the deadline. Run `pd-mcp wait {dataset_id}` again, "
+                "or with a longer --timeout (up to 900 s)."
+            )
+        return f"Not ready yet: run `pd-mcp wait {dataset_id}` to wait until synchronizing is over."
+    if verdict == "partially_failed":
+        read = "the one synchronized source" if synched == 1 else f"the {synched} synchronized sources"
+        files = "the failed file" if failed == 1 else "the failed files"
+        return (
+            f"Partly usable: a job would analyse only {read}. Replace or re-add {files} in Powerdrill, "
+            f"or go ahead without {_it(failed)}."
+        )
+    if verdict == "failed":
+        files = "the failed file" if failed == 1 else "the failed files"
+        return f"Not usable: replace or re-add {files} in Powerdrill before starting a job."
+    return "Not usable: add files to the dataset in Powerdrill first."
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 ERROR_CONSEQUENCE = "Readiness is now unknown, so do not start a Powerdrill job yet."

@@ -130,8 +130,9 @@ class PlainLines:
         self.started = self.last_line_at = clock()
         self.shown: tuple[float, float | None, str | None] | None = None
         self._lock = threading.Lock()
-        limit = f" for up to {timeout:g} s" if timeout else ""
-        self.write(f"Waiting{limit} for dataset {dataset_id} to finish syncing.")
+        from pd_mcp.messages import cli_waiting
+
+        self.write(cli_waiting(dataset_id, timeout))
 
     def write(self, line: str) -> None:
         with self._lock:

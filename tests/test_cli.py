@@ -184,7 +184,7 @@ def test_wait_follows_a_dataset_until_it_is_ready(sandbox: Any) -> None:
     result = run("wait", "ds-sync-2", "--timeout", "30", env=configured(sandbox))
     assert result.code == 0, result.both
     assert result.out.startswith("Dataset ds-sync-2 is ready")
-    assert "syncing is over" in result.out
+    assert "synchronizing is over" in result.out
     assert result.seconds < 20
 
 
@@ -275,7 +275,7 @@ def test_wait_prints_plain_progress_lines_when_not_a_terminal(sandbox: Any) -> N
     assert not ANSI.search(result.out) and not ANSI.search(result.err), "escape codes in piped output"
     assert "\r" not in result.err
     lines = result.err.splitlines()
-    assert lines[0].endswith("Waiting for up to 30 s for dataset ds-sync-3 to finish syncing.")
+    assert lines[0].endswith("Waiting for up to 30 s for dataset ds-sync-3 to finish synchronizing.")
     assert all(re.match(r"\[\s*\d+\.\d+s\] ", line) for line in lines), lines
     assert any("still synchronizing" in line for line in lines)
     assert "is ready" in lines[-1]

@@ -385,3 +385,20 @@ def test_every_subscription_refusal_says_state_consequence_and_next_step(case: s
     assert len(sentences(text)) == 3, sentences(text)
     assert "No subscription was made" in text and "do not start a Powerdrill job" in text
     assert "wait_for_dataset_sync" in text
+
+
+@pytest.mark.parametrize("counts", SMALL, ids=_small_id)
+def test_command_line_lines_use_the_vocabulary_and_agree_in_number(counts: Counts) -> None:
+    from pd_mcp.commandline.report_cmd import render_for_person
+
+    report = build_status("ds-7", _answer(counts), "v2", _failed(counts))
+    waited = WaitResult(
+        **report.model_dump(),
+        timed_out=bool(counts.synching),
+        waited_seconds=3.0,
+        polls=1,
+        finished_during_wait=1,
+    )
+    for text in (render_for_person(report), render_for_person(waited), messages.cli_waiting("ds-7", 30)):
+        assert "syncing" not in text, text
+        check_grammar(text.replace("(their names could not be fetched)", ""), counts)

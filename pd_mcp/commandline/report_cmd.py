@@ -134,7 +134,7 @@ def error_object(dataset_id: str, exc: BaseException, scrub: Callable[[str], str
 
 def render_for_person(report: DatasetStatus) -> str:
     """The report for a terminal: the verdict sentence, the facts, and the next step as a command."""
-    from pd_mcp.messages import headline
+    from pd_mcp.messages import CLI_NAMES_MISSING, cli_counts_line, cli_next_step, cli_wait_line, headline
     from pd_mcp.models import Counts, WaitResult
     from pd_mcp.report import SIMULATED_NOTE
 
@@ -142,45 +142,27 @@ def render_for_person(report: DatasetStatus) -> str:
     names = [s.name for s in report.failed_sources]
     lines = [headline(report.dataset_id, counts, names)]
     lines.append(
-        f"  data sources: {report.synched_count} synchronized, {report.synching_count} syncing, "
-        f"{report.invalid_count} failed, {report.total_count} in total"
+        cli_counts_line(report.synched_count, report.synching_count, report.invalid_count, report.total_count)
     )
     if report.failed_sources:
         shown = ", ".join(f"{s.name} ({s.id})" for s in report.failed_sources)
         more = report.invalid_count - len(report.failed_sources)
         lines.append(f"  failed: {shown}" + (f" and {more} more" if more > 0 else ""))
     elif report.invalid_count:
-        lines.append("  failed: (their names could not be fetched)")
+        lines.append(CLI_NAMES_MISSING)
     timed_out = isinstance(report, WaitResult) and report.timed_out
     if isinstance(report, WaitResult):
-        end = "the deadline came first" if timed_out else "syncing is over"
-        lines.append(f"  waited {report.waited_seconds:.1f} s, {plural(report.polls, 'status check')}: {end}")
+        lines.append(cli_wait_line(report.waited_seconds, plural(report.polls, "status check"), timed_out))
     trace = f"trace id {report.trace_id}, " if report.trace_id else ""
     lines.append(f"  {trace}checked at {report.checked_at}, API {report.api_version}")
-    lines.append(_next_step(report.verdict, report.dataset_id, timed_out))
+    lines.append(
+        cli_next_step(
+            report.verdict, report.dataset_id, timed_out, report.synched_count, report.invalid_count
+        )
+    )
     if report.simulated:
         lines.append(SIMULATED_NOTE)
     return "\n".join(lines)
-
-
-def _next_step(verdict: str, dataset_id: str, timed_out: bool) -> str:
-    if verdict == "ready":
-        return "Ready: an analysis job will see every data source."
-    if verdict == "syncing":
-        if timed_out:
-            return (
-                f"Not ready: still syncing at the deadline. Run `pd-mcp wait {dataset_id}` again, "
-                "or with a longer --timeout (up to 900 s)."
-            )
-        return f"Not ready yet: run `pd-mcp wait {dataset_id}` to wait until syncing is over."
-    if verdict == "partially_failed":
-        return (
-            "Partly usable: a job would analyse only the synchronized sources. Fix or upload the failed "
-            "files again in Powerdrill, or go ahead without them."
-        )
-    if verdict == "failed":
-        return "Not usable: fix or upload the failed files again in Powerdrill before starting a job."
-    return "Not usable: add files to the dataset in Powerdrill first."
 
 
 def _explain(out: Output, exc: PdMcpError, dataset_id: str, action: str) -> None:
