@@ -13,16 +13,9 @@ from typing import Any
 import pytest
 import respx
 from aiolimiter import AsyncLimiter
-from pydantic import SecretStr
-from support import CANARY_KEY
+from support import BASE_URL, make_config
 
 from pd_mcp.client import PowerdrillClient
-from pd_mcp.settings import ApiConfig
-
-BASE_URL = "https://pd.test/api"
-USER_ID = "user-42"
-# A key no real system uses: if it shows up in any output, something leaked it.
-# (Test modules repeat these values: tests/ is not a package, so they cannot import them.)
 
 ENV_VARS = (
     "POWERDRILL_USER_ID",
@@ -69,16 +62,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     global _process_allowed
     _process_allowed = True
-
-
-def make_config(version: str = "v2", *, base_url: str = BASE_URL, **kw: Any) -> ApiConfig:
-    return ApiConfig(
-        base_url=base_url,
-        api_version=version,  # type: ignore[arg-type]
-        user_id=USER_ID,
-        api_key=SecretStr(CANARY_KEY),
-        **kw,
-    )
 
 
 class SleepRecorder:

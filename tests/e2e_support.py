@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
-from support import text_of  # re-exported for the e2e tests
+from support import free_port, text_of  # re-exported for the e2e tests
 
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, RunningSandbox, SandboxOptions
 
@@ -155,12 +155,6 @@ async def bounded(check: Callable[..., Awaitable[Any]], *args: Any) -> Any:
 
 
 # --- HTTP server subprocesses ---------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

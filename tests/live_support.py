@@ -8,12 +8,11 @@ from typing import Any
 
 import anyio
 import httpx
-from pydantic import SecretStr
+from support import sandbox_config
 
 from pd_mcp.clock import FakeClock
-from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, Sandbox, SandboxOptions
+from pd_mcp.sandbox import Sandbox, SandboxOptions
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig
 
 MODES = ["legacy", "auto"]  # 2025-11-25 and 2026-07-28 through the in-memory client
 
@@ -55,12 +54,7 @@ class Setup:
         self.clock = StepClock()
         self.sandbox = Sandbox(SandboxOptions(clock=self.clock.now, rate_limit=0, **options))
         self.runtime = Runtime(
-            config=ApiConfig(
-                base_url="http://sandbox.test",
-                api_version=version,  # type: ignore[arg-type]
-                user_id=SANDBOX_USER_ID,
-                api_key=SecretStr(SANDBOX_API_KEY),
-            ),
+            config=sandbox_config("http://sandbox.test", version),
             transport=httpx.ASGITransport(app=self.sandbox.app),
             clock=self.clock,
         )

@@ -22,11 +22,11 @@ import httpx
 import mcp
 import pytest
 from mcp import StdioServerParameters
-from pydantic import SecretStr
+from support import make_config, sandbox_config
 
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, SandboxOptions, running_sandbox
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig, Settings
+from pd_mcp.settings import Settings
 
 PD_MCP = str(Path(sys.executable).parent / "pd-mcp")
 
@@ -44,9 +44,7 @@ def test_busiest_second_counts_a_sliding_window() -> None:
 
 
 def test_the_default_budget_is_twenty_per_second_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (
-        ApiConfig(base_url="http://x", api_version="v2", user_id="u", api_key=SecretStr("k")).rate_limit == 20
-    )
+    assert make_config(base_url="http://x").rate_limit == 20
     monkeypatch.setenv("POWERDRILL_USER_ID", "u")
     monkeypatch.setenv("POWERDRILL_PROJECT_API_KEY", "k")
     assert Settings().resolve().rate_limit == 20
@@ -152,13 +150,7 @@ async def test_a_burst_of_200_in_process_never_sends_more_than_the_budget() -> N
     budget = 100
     with running_sandbox(SandboxOptions(rate_limit=0)) as sb:
         sends = SendLog()
-        config = ApiConfig(
-            base_url=sb.url,
-            api_version="v2",
-            user_id=SANDBOX_USER_ID,
-            api_key=SecretStr(SANDBOX_API_KEY),
-            rate_limit=budget,
-        )
+        config = sandbox_config(sb.url, rate_limit=budget)
         runtime = Runtime(config=config, transport=sends)
         try:
             async with mcp.Client(build_server(runtime)) as client:

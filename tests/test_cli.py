@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CANARY_KEY, free_port, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PD_MCP = Path(sys.executable).parent / ("pd-mcp.exe" if sys.platform == "win32" else "pd-mcp")
@@ -36,7 +36,6 @@ pytestmark = [
     pytest.mark.process,
 ]
 
-CANARY_KEY = "pdk-CANARY-cli-5a4b3c2d1e"  # the sandbox's valid key in these tests
 WRONG_KEY = "pdk-WRONG-cli-0f9e8d7c6b"
 USER_ID = "cli-user"
 SYNC_SECONDS = 1.0  # ds-syncing and ds-partial finish this long after first asked
@@ -105,21 +104,13 @@ def run(*args: str, env: Mapping[str, str]) -> Result:
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def tool_result(sb: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """The structured content of a tool called in-process against the same sandbox."""
     from mcp import Client
-    from pydantic import SecretStr
 
     from pd_mcp.server import Runtime, build_server
-    from pd_mcp.settings import ApiConfig
 
-    config = ApiConfig(base_url=sb.url, api_version="v2", user_id=USER_ID, api_key=SecretStr(CANARY_KEY))
+    config = make_config(base_url=sb.url, user_id=USER_ID)
     runtime = Runtime(config=config)
     try:
         async with Client(build_server(runtime)) as client:

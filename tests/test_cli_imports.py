@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import CANARY_KEY
 
 pytestmark = pytest.mark.process
 
 USER_ID = "imports-user"
-API_KEY = "pdk-CANARY-imports-7c6b5a4d3e"
 SDK_PACKAGES = ("mcp", "mcp_types")
 RUN_TIMEOUT = 60
 
@@ -32,7 +32,7 @@ RUN_TIMEOUT = 60
 def sandbox() -> Iterator[Any]:
     from pd_mcp.sandbox import SandboxOptions, running_sandbox
 
-    options = SandboxOptions(user_id=USER_ID, api_key=API_KEY, rate_limit=0)
+    options = SandboxOptions(user_id=USER_ID, api_key=CANARY_KEY, rate_limit=0)
     with running_sandbox(options) as sb:
         yield sb
 
@@ -40,7 +40,7 @@ def sandbox() -> Iterator[Any]:
 def run_logging_imports(sb: Any, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `pd-mcp ARGS` with `-X importtime`; the result and the names of every module imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERDRILL_", "PD_MCP_", "PYTHON"))}
-    env.update(POWERDRILL_API_URL=sb.url, POWERDRILL_USER_ID=USER_ID, POWERDRILL_PROJECT_API_KEY=API_KEY)
+    env.update(POWERDRILL_API_URL=sb.url, POWERDRILL_USER_ID=USER_ID, POWERDRILL_PROJECT_API_KEY=CANARY_KEY)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "pd_mcp", *args],
         env=env,

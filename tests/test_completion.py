@@ -9,13 +9,11 @@ import pytest
 from live_support import MODES, Setup
 from mcp import Client
 from mcp_types import PromptReference, ResourceTemplateReference
-from pydantic import SecretStr
+from support import CANARY_KEY, make_config
 
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig
 
 TEMPLATE = ResourceTemplateReference(type="ref/resource", uri="powerdrill://datasets/{dataset_id}/status")
-KEY = "pdk-CANARY-completion-31"
 
 
 async def complete(server: Any, mode: str, typed: str, ref: Any = TEMPLATE, name: str = "dataset_id") -> Any:
@@ -75,14 +73,14 @@ def _many(request: httpx.Request) -> httpx.Response:
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_at_most_one_hundred_values_with_has_more(mode: str) -> None:
-    config = ApiConfig(base_url="https://pd.test/api", api_version="v2", user_id="u", api_key=SecretStr(KEY))
+    config = make_config(base_url="https://pd.test/api", user_id="u")
     server = build_server(Runtime(config=config, transport=httpx.MockTransport(_many)))
     found = await complete(server, mode, "dset-")
     assert len(found.values) == 100 and found.has_more is True and found.total == 250
 
 
 def _failing(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(403, json={"code": 1004, "message": f"bad credentials {KEY}"})
+    return httpx.Response(403, json={"code": 1004, "message": f"bad credentials {CANARY_KEY}"})
 
 
 def _unreachable(request: httpx.Request) -> httpx.Response:
@@ -92,12 +90,12 @@ def _unreachable(request: httpx.Request) -> httpx.Response:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("handler", [_failing, _unreachable])
 async def test_upstream_failure_gives_an_empty_list_without_the_key(mode: str, handler: Any) -> None:
-    config = ApiConfig(base_url="https://pd.test/api", api_version="v2", user_id="u", api_key=SecretStr(KEY))
+    config = make_config(base_url="https://pd.test/api", user_id="u")
     server = build_server(Runtime(config=config, transport=httpx.MockTransport(handler)))
     async with Client(server, mode=mode) as client:
         result = await client.complete(TEMPLATE, {"name": "dataset_id", "value": "sales"})
     assert result.completion.values == []
-    assert KEY not in result.model_dump_json()
+    assert CANARY_KEY not in result.model_dump_json()
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -9,7 +9,7 @@ import anyio
 import httpx
 import respx
 from aiolimiter import AsyncLimiter
-from pydantic import SecretStr
+from support import make_config
 
 from pd_mcp.capabilities import honest
 from pd_mcp.client import PowerdrillClient
@@ -17,7 +17,6 @@ from pd_mcp.drain import Drain
 from pd_mcp.http_app import build_app
 from pd_mcp.log_offload import RepeatFilter
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig
 from pd_mcp.waiter import wait_for_sync
 
 BASE = "https://powerdrill.test/api"
@@ -42,7 +41,7 @@ async def test_a_wait_in_flight_ends_with_its_latest_counts_when_the_drain_start
     drain = Drain()
     clock = StuckClock()
     body = {"code": 0, "data": {"synched_count": 2, "invalid_count": 0, "synching_count": 5}}
-    config = ApiConfig(base_url=BASE, api_version="v2", user_id="u", api_key=SecretStr("sk-drain-0000"))
+    config = make_config(base_url=BASE, user_id="u")
     with respx.mock(base_url=BASE) as mock:
         mock.get(f"/v2/team/datasets/{DS}/status").mock(return_value=httpx.Response(200, json=body))
         client = PowerdrillClient(config, limiter=AsyncLimiter(1000, 1))
@@ -67,7 +66,7 @@ async def test_a_wait_started_while_draining_polls_once_and_returns() -> None:
     drain = Drain()
     drain.start()
     body = {"code": 0, "data": {"synched_count": 0, "invalid_count": 0, "synching_count": 1}}
-    config = ApiConfig(base_url=BASE, api_version="v2", user_id="u", api_key=SecretStr("sk-drain-0000"))
+    config = make_config(base_url=BASE, user_id="u")
     with respx.mock(base_url=BASE) as mock:
         route = mock.get(f"/v2/team/datasets/{DS}/status").mock(return_value=httpx.Response(200, json=body))
         client = PowerdrillClient(config, limiter=AsyncLimiter(1000, 1))

@@ -27,11 +27,10 @@ import httpx
 import mcp
 import pytest
 from aiolimiter import AsyncLimiter
-from pydantic import SecretStr
-from support import text_of
+from support import sandbox_config, text_of
 
 from pd_mcp.client import PowerdrillClient
-from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, Sandbox, SandboxOptions, running_sandbox
+from pd_mcp.sandbox import Sandbox, SandboxOptions, running_sandbox
 from pd_mcp.sandbox.scenarios import find_scenario
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
@@ -92,16 +91,6 @@ def fast_runtime(
         config, transport=transport, sleep=no_sleep, limiter=limiter or AsyncLimiter(1000, 0.01)
     )
     return runtime
-
-
-def sandbox_config(base_url: str = SANDBOX_BASE, version: str = "v2", **kw: Any) -> ApiConfig:
-    return ApiConfig(
-        base_url=base_url,
-        api_version=version,  # type: ignore[arg-type]
-        user_id=SANDBOX_USER_ID,
-        api_key=SecretStr(SANDBOX_API_KEY),
-        **kw,
-    )
 
 
 @dataclass

@@ -32,8 +32,7 @@ import respx
 from aiolimiter import AsyncLimiter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
-from support import text_of
+from support import CANARY_KEY, make_config, text_of
 
 from pd_mcp.client import MAX_COUNT, PowerdrillClient
 from pd_mcp.clock import FakeClock
@@ -42,7 +41,6 @@ from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
 
 BASE_URL = "https://pd.test/api"
-KEY = "pdk-fuzz-key-0000"
 PATH = re.compile(rb"/api/(v1|v2)/team/datasets/([^/?#]+)/(status|datasources)")
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 COUNT_FIELDS = ("synched_count", "synching_count", "invalid_count")
@@ -50,7 +48,7 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
 
 
 def config(version: str = "v2") -> ApiConfig:
-    return ApiConfig(base_url=BASE_URL, api_version=version, user_id="fuzz-user", api_key=SecretStr(KEY))  # type: ignore[arg-type]
+    return make_config(version, base_url=BASE_URL, user_id="fuzz-user")
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -88,7 +86,7 @@ def assert_only_dataset_paths(requests: list[httpx.Request], dataset_id: str) ->
         segment = match.group(2).decode("ascii")
         assert segment not in (".", "..") and unquote(segment) == dataset_id, (segment, dataset_id)
         assert request.url.host == "pd.test" and request.method == "GET"
-        assert request.headers["x-pd-api-key"] == KEY
+        assert request.headers["x-pd-api-key"] == CANARY_KEY
 
 
 # --- dataset ids, at the client ------------------------------------------------------------------

@@ -14,26 +14,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from support import CANARY_KEY, make_config
 
 from pd_mcp.report import dataset_status
 from pd_mcp.runtime import Runtime
-from pd_mcp.settings import ApiConfig
 
 USER_ID = "hot-path-user"
-API_KEY = "pdk-CANARY-hot-path-9e8d7c6b5a"
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Any]:
     from pd_mcp.sandbox import SandboxOptions, running_sandbox
 
-    with running_sandbox(SandboxOptions(user_id=USER_ID, api_key=API_KEY, rate_limit=0)) as sb:
+    with running_sandbox(SandboxOptions(user_id=USER_ID, api_key=CANARY_KEY, rate_limit=0)) as sb:
         yield sb
 
 
 async def test_warm_calls_repeat_no_failing_import(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = ApiConfig(base_url=sandbox.url, api_version="v2", user_id=USER_ID, api_key=SecretStr(API_KEY))
+    config = make_config(base_url=sandbox.url, user_id=USER_ID)
     runtime = Runtime(config=config)
     failed: list[str] = []
     real_import = builtins.__import__

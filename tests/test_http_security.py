@@ -22,12 +22,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from pydantic import SecretStr
+from support import free_port, sandbox_config
 
 from pd_mcp.http_app import build_app, is_loopback, refuse_unsafe_bind
-from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, Sandbox, SandboxOptions
+from pd_mcp.sandbox import Sandbox, SandboxOptions
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig
 
 PD_MCP = str(Path(sys.executable).parent / "pd-mcp")
 TOKEN = "test-bearer-token-5b1e"
@@ -75,12 +74,7 @@ async def http_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the pd-mcp app as it would be served on `host`:PORT (environment as set)."""
     sandbox = Sandbox(SandboxOptions(rate_limit=0))
-    config = ApiConfig(
-        base_url="http://sandbox.test",
-        api_version="v2",
-        user_id=SANDBOX_USER_ID,
-        api_key=SecretStr(SANDBOX_API_KEY),
-    )
+    config = sandbox_config("http://sandbox.test")
     runtime = Runtime(config=config, transport=httpx.ASGITransport(app=sandbox.app))
     app = build_app(build_server(runtime), host=host, port=PORT, stateless=stateless)
     try:
@@ -348,12 +342,6 @@ def test_the_command_line_refuses_unsafe_binds() -> None:
     )
     assert no_hosts.returncode != 0 and "PD_MCP_ALLOWED_HOSTS" in no_hosts.stderr, no_hosts
     assert TOKEN not in no_hosts.stderr + no_hosts.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def non_loopback_address() -> str | None:

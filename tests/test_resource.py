@@ -8,20 +8,18 @@ from typing import Any
 import pytest
 import respx
 from mcp import Client, MCPError
-from pydantic import SecretStr
+from support import CANARY_KEY, make_config
 
 from pd_mcp.server import Runtime, build_server
-from pd_mcp.settings import ApiConfig
 
 BASE = "https://pd.test/api"
-KEY = "pdk-CANARY-resource-77"
 DS = "dset-resource-1"
 STATUS = f"{BASE}/v2/team/datasets/{DS}/status"
 MODES = ["legacy", "auto"]
 
 
 def _server() -> Any:
-    config = ApiConfig(base_url=BASE, api_version="v2", user_id="u-1", api_key=SecretStr(KEY))
+    config = make_config(base_url=BASE, user_id="u-1")
     return build_server(Runtime(config=config))
 
 
@@ -53,13 +51,13 @@ async def test_reading_it_gives_the_same_report_as_the_tool(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_failure_is_a_readable_error_without_the_key(mode: str) -> None:
     with respx.mock(assert_all_called=False) as mock:
-        mock.get(STATUS).respond(200, json={"code": 1004, "message": f"bad key {KEY}"})
+        mock.get(STATUS).respond(200, json={"code": 1004, "message": f"bad key {CANARY_KEY}"})
         async with Client(_server(), mode=mode) as client:
             with pytest.raises(MCPError) as caught:
                 await client.read_resource(f"powerdrill://datasets/{DS}/status")
     text = str(caught.value)
     assert "refused" in text or "credentials" in text
-    assert KEY not in text
+    assert CANARY_KEY not in text
 
 
 @pytest.mark.parametrize("mode", MODES)

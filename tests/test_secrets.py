@@ -36,7 +36,7 @@ import pytest
 import uvicorn
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
-from support import text_of
+from support import CANARY_KEY, make_config, text_of
 
 from pd_mcp import errors, settings
 from pd_mcp.client import PowerdrillClient
@@ -44,7 +44,6 @@ from pd_mcp.sandbox import SandboxOptions, running_sandbox
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
 
-CANARY = "pdk-CANARY-7f3a9c"
 USER_ID = "user-canary-test"
 PD_MCP = str(Path(sys.executable).parent / "pd-mcp")
 SUBPROCESS_LIMIT = 60.0
@@ -146,7 +145,7 @@ def unreachable_url() -> Iterator[str]:
 
 
 def config(base_url: str = "http://echo.test", **kw: Any) -> ApiConfig:
-    return ApiConfig(base_url=base_url, api_version="v2", user_id=USER_ID, api_key=SecretStr(CANARY), **kw)
+    return make_config(base_url=base_url, user_id=USER_ID, **kw)
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -164,7 +163,7 @@ def quick_runtime(cfg: ApiConfig, transport: httpx.AsyncBaseTransport | None = N
 
 
 def leaks(text: str) -> bool:
-    return CANARY in text
+    return CANARY_KEY in text
 
 
 # --- objects -------------------------------------------------------------------------------
@@ -172,8 +171,8 @@ def leaks(text: str) -> bool:
 
 def test_reprs_of_configuration_runtime_and_client_hide_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERDRILL_USER_ID", USER_ID)
-    monkeypatch.setenv("POWERDRILL_PROJECT_API_KEY", CANARY)
-    monkeypatch.setenv("PD_MCP_HTTP_TOKEN", CANARY + "-token")
+    monkeypatch.setenv("POWERDRILL_PROJECT_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("PD_MCP_HTTP_TOKEN", CANARY_KEY + "-token")
     loaded = settings.load()
     resolved = loaded.resolve()
     runtime = Runtime(config=resolved)
@@ -183,12 +182,12 @@ def test_reprs_of_configuration_runtime_and_client_hide_the_key(monkeypatch: pyt
             assert not leaks(shown), shown
     assert not leaks(loaded.model_dump_json()) and not leaks(repr(loaded.model_dump()))
     assert not leaks(repr(vars(client)))
-    assert resolved.api_key.get_secret_value() == CANARY  # held, as a secret type, end to end
+    assert resolved.api_key.get_secret_value() == CANARY_KEY  # held, as a secret type, end to end
     assert isinstance(loaded.api_key, SecretStr) and isinstance(resolved.api_key, SecretStr)
 
 
 def test_configuration_errors_do_not_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POWERDRILL_PROJECT_API_KEY", CANARY)
+    monkeypatch.setenv("POWERDRILL_PROJECT_API_KEY", CANARY_KEY)
     monkeypatch.setenv("POWERDRILL_API_URL", "ftp://nowhere")
     monkeypatch.setenv("POWERDRILL_API_VERSION", "v3")
     monkeypatch.setenv("PD_MCP_RATE_LIMIT", "-1")
@@ -242,7 +241,7 @@ class Raising(httpx.AsyncBaseTransport):
         self.exc = exc
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert request.headers["x-pd-api-key"] == CANARY  # the key really was on the request
+        assert request.headers["x-pd-api-key"] == CANARY_KEY  # the key really was on the request
         raise self.exc
 
 
@@ -273,7 +272,7 @@ async def test_errors_on_a_refused_connection_and_bad_arguments_do_not_carry_the
             with pytest.raises(errors.NetworkError) as refused:
                 await client.status("ds-1")
             with pytest.raises(errors.InvalidArgument) as invalid:
-                await client.status(CANARY + "/..")
+                await client.status(CANARY_KEY + "/..")
         finally:
             await client.aclose()
     for exc in (refused.value, invalid.value):
@@ -319,7 +318,7 @@ async def test_tool_results_and_debug_logs_from_the_sandbox_hide_the_key(
     """The sandbox accepts the canary as its key: answers, faults and waits, all at DEBUG."""
     caplog.set_level(logging.DEBUG)
     options = SandboxOptions(
-        api_key=CANARY, user_id=USER_ID, rate_limit=0, seed=3, error_rate=0.2, drop_rate=0.2
+        api_key=CANARY_KEY, user_id=USER_ID, rate_limit=0, seed=3, error_rate=0.2, drop_rate=0.2
     )
     with running_sandbox(options) as sb:
         calls = [
@@ -374,11 +373,11 @@ class Boom(RuntimeError):
 
 
 async def crash(*_args: Any, **_kwargs: Any) -> Any:
-    raise Boom(f"unexpected state while using key {CANARY}")
+    raise Boom(f"unexpected state while using key {CANARY_KEY}")
 
 
 def boom_render(*_args: Any, **_kwargs: Any) -> str:
-    raise Boom(f"cannot render with key {CANARY}")
+    raise Boom(f"cannot render with key {CANARY_KEY}")
 
 
 CRASH_POINTS = {
@@ -396,7 +395,7 @@ async def test_a_crash_whose_message_holds_the_key_gives_a_clean_error_result(
 ) -> None:
     target, replacement, tool = CRASH_POINTS[point]
     monkeypatch.setattr(target, replacement)
-    with running_sandbox(SandboxOptions(api_key=CANARY, user_id=USER_ID, rate_limit=0)) as sb:
+    with running_sandbox(SandboxOptions(api_key=CANARY_KEY, user_id=USER_ID, rate_limit=0)) as sb:
         result = (await call_all(quick_runtime(config(sb.url)), [(tool, {"dataset_id": "ds-ready"})]))[0]
     assert result.is_error, result
     text = text_of(result)
@@ -411,7 +410,7 @@ async def test_a_crash_whose_message_holds_the_key_is_logged_without_it(
     caplog.set_level(logging.DEBUG)
     target, replacement, tool = CRASH_POINTS[point]
     monkeypatch.setattr(target, replacement)
-    with running_sandbox(SandboxOptions(api_key=CANARY, user_id=USER_ID, rate_limit=0)) as sb:
+    with running_sandbox(SandboxOptions(api_key=CANARY_KEY, user_id=USER_ID, rate_limit=0)) as sb:
         await call_all(quick_runtime(config(sb.url)), [(tool, {"dataset_id": "ds-ready"})])
     log = formatted_log(caplog)
     assert "Boom" in log  # the crash was logged (it should be, without the key)
@@ -454,7 +453,7 @@ def environment(url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERDRILL_", "PD_MCP_", "PD_SANDBOX_"))}
     env.update(
         POWERDRILL_USER_ID=USER_ID,
-        POWERDRILL_PROJECT_API_KEY=CANARY,
+        POWERDRILL_PROJECT_API_KEY=CANARY_KEY,
         POWERDRILL_API_URL=url,
         PD_MCP_LOG_LEVEL="DEBUG",
         PYTHONUNBUFFERED="1",
@@ -538,7 +537,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
     site = tmp_path_factory.mktemp("crashing-site")
     (site / "sitecustomize.py").write_text(CRASHING_SITECUSTOMIZE)
     options = SandboxOptions(
-        api_key=CANARY, user_id=USER_ID, rate_limit=0, seed=5, error_rate=0.2, drop_rate=0.2
+        api_key=CANARY_KEY, user_id=USER_ID, rate_limit=0, seed=5, error_rate=0.2, drop_rate=0.2
     )
     with running_sandbox(options) as sb, serving(echo_app) as echo, unreachable_url() as nowhere:
         jobs: dict[str, tuple[list[str], dict[str, str], str | None]] = {

@@ -20,8 +20,7 @@ import respx
 from aiolimiter import AsyncLimiter
 from mcp import Client
 from mcp_types import CallToolResult
-from pydantic import SecretStr
-from support import CANARY_KEY
+from support import CANARY_KEY, make_config
 
 import pd_mcp.client
 from pd_mcp.clock import FakeClock
@@ -59,12 +58,7 @@ pytestmark = pytest.mark.parametrize("mode", ["legacy", "auto"])
 
 
 def config(version: str = "v2") -> ApiConfig:
-    return ApiConfig(
-        base_url=BASE,
-        api_version=version,  # type: ignore[arg-type]
-        user_id=USER_ID,
-        api_key=SecretStr(CANARY_KEY),
-    )
+    return make_config(version, base_url=BASE, user_id=USER_ID)
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ import anyio
 import httpx
 import pytest
 import respx
-from conftest import make_config
+from support import make_config
 
 from pd_mcp.client import MAX_BODY_BYTES, PowerdrillClient
 from pd_mcp.errors import MalformedResponse, RequestTimedOut, UpstreamError

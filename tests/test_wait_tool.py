@@ -23,8 +23,7 @@ import pytest
 import respx
 from mcp import Client
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
-from mcp_types import CallToolResult
-from pydantic import SecretStr
+from support import CANARY_KEY, make_config, text_of
 
 from pd_mcp.clock import FakeClock
 from pd_mcp.messages import progress_message
@@ -34,7 +33,6 @@ from pd_mcp.settings import ApiConfig
 
 BASE = "https://powerdrill.test/api"
 DS = "dset-tool-1"
-KEY = "sk-test-never-real-4567"
 STATUS_PATH = f"/v2/team/datasets/{DS}/status"
 SOURCES_PATH = f"/v2/team/datasets/{DS}/datasources"
 TOOL = "wait_for_dataset_sync"
@@ -62,9 +60,7 @@ WAIT_FIELDS = {
 
 def config() -> ApiConfig:
     # A large request budget: the client's limiter runs in real time and must not slow fake waits down.
-    return ApiConfig(
-        base_url=BASE, api_version="v2", user_id="user-7", api_key=SecretStr(KEY), rate_limit=1000.0
-    )
+    return make_config(base_url=BASE, user_id="user-7", rate_limit=1000.0)
 
 
 class GatedClock(FakeClock):
@@ -133,10 +129,6 @@ async def runtime(clock: FakeClock) -> AsyncIterator[Runtime]:
     rt = Runtime(config=config(), clock=clock)
     yield rt
     await rt.aclose()
-
-
-def text(result: CallToolResult) -> str:
-    return "\n".join(block.text for block in result.content if block.type == "text")
 
 
 async def until(condition: Callable[[], bool], limit: float = 2.0) -> None:
@@ -246,8 +238,8 @@ async def test_a_wait_that_reaches_its_deadline_is_not_an_error(
     assert ("wait_for_dataset_sync again" if out["finished_during_wait"] else "Stop waiting") in out[
         "message"
     ]
-    assert text(result).splitlines()[0] == out["message"]  # the verdict first, not JSON
-    assert not text(result).lstrip().startswith("{")
+    assert text_of(result).splitlines()[0] == out["message"]  # the verdict first, not JSON
+    assert not text_of(result).lstrip().startswith("{")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -262,7 +254,7 @@ async def test_a_wait_that_reaches_its_deadline_names_the_failed_sources(
     assert result.is_error is False and out["timed_out"] is True
     assert "1 failed ('scan.pdf')" in out["message"]
     assert [s["name"] for s in out["failed_sources"]] == ["scan.pdf"]
-    assert text(result).splitlines()[0] == out["message"]
+    assert text_of(result).splitlines()[0] == out["message"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -286,8 +278,8 @@ async def test_an_out_of_range_timeout_is_an_error_result_and_sends_nothing(
     async with Client(build_server(runtime), mode=mode) as client:
         result = await client.call_tool(TOOL, {"dataset_id": DS, "timeout_seconds": seconds})
     assert result.is_error is True
-    assert "timeout_seconds" in text(result)
-    assert "Traceback" not in text(result)
+    assert "timeout_seconds" in text_of(result)
+    assert "Traceback" not in text_of(result)
     assert anything.call_count == 0
 
 
@@ -300,9 +292,9 @@ async def test_a_permanent_error_is_an_error_result_after_one_request(
         result = await client.call_tool(TOOL, {"dataset_id": DS, "timeout_seconds": 45})
     assert result.is_error is True
     assert route.call_count == 1 and clock.now() == 0.0
-    assert "POWERDRILL_PROJECT_API_KEY" in text(result)
-    assert "tr-err-42" in text(result)
-    assert KEY not in text(result)
+    assert "POWERDRILL_PROJECT_API_KEY" in text_of(result)
+    assert "tr-err-42" in text_of(result)
+    assert CANARY_KEY not in text_of(result)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -314,9 +306,9 @@ async def test_when_every_poll_fails_the_result_is_an_error_not_a_verdict(
         result = await client.call_tool(TOOL, {"dataset_id": DS, "timeout_seconds": 30})
     assert result.is_error is True
     assert result.structured_content is None
-    assert f"attempts in {clock.now():.1f} s" in text(result)
+    assert f"attempts in {clock.now():.1f} s" in text_of(result)
     assert route.call_count >= 5
-    assert text(result).startswith(f"Could not wait for dataset {DS}:")
+    assert text_of(result).startswith(f"Could not wait for dataset {DS}:")
 
 
 # --- cancellation ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import respx
 from aiolimiter import AsyncLimiter
-from pydantic import SecretStr
+from support import CANARY_KEY, make_config
 
 from pd_mcp import waiter
 from pd_mcp.client import PowerdrillClient
@@ -41,7 +41,6 @@ from pd_mcp.waiter import wait_for_sync
 
 BASE = "https://powerdrill.test/api"
 DS = "dset-wait-1"
-KEY = "sk-test-never-real-0123"
 STATUS_PATH = f"/v2/team/datasets/{DS}/status"
 SOURCES_PATH = f"/v2/team/datasets/{DS}/datasources"
 
@@ -52,7 +51,7 @@ NO_JITTER_45 = [0.0, 1.0, 2.0, 3.0, 4.0, 6.4, 10.24, 16.384, 26.2144, 36.2144, 4
 
 
 def config(api_version: str = "v2") -> ApiConfig:
-    return ApiConfig(base_url=BASE, api_version=api_version, user_id="user-7", api_key=SecretStr(KEY))  # type: ignore[arg-type]
+    return make_config(api_version, base_url=BASE, user_id="user-7")
 
 
 class NoJitter(random.Random):
@@ -157,7 +156,7 @@ async def test_an_already_done_dataset_costs_one_request_and_no_sleep(
     assert result.trace_id == "trace-1"
     request = route.calls.last.request
     assert request.url.params["user_id"] == "user-7"
-    assert request.headers["x-pd-api-key"] == KEY
+    assert request.headers["x-pd-api-key"] == CANARY_KEY
 
 
 @pytest.mark.parametrize("seed", range(8))
