@@ -20,6 +20,8 @@ import contextlib
 import json
 import os
 import queue
+import select
+import stat
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,8 @@ RECORD_GRACE = 3.0
 # When to import the tool-call modules: after the SDK has answered the handshake.
 WARM_UP_AFTER = 0.5
 _EOF = object()
+# The longest write that is atomic on a pipe (4096 bytes on Linux, 512 on macOS).
+_ATOMIC = getattr(select, "PIPE_BUF", 512)
 
 
 class Wire:
@@ -45,7 +49,11 @@ class Wire:
         self.early = early
         self.answered: dict[Any, dict[str, Any]] = {}  # id -> the response sent early
         self.lines: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        # Reentrant: SIGTERM's handler runs on the event loop's thread, which may hold it for a
+        # write of one whole line (see `send`); the handler then exits between two lines.
+        self._lock = threading.RLock()
+        self._waiter: tuple[Any, Any] | None = None  # (loop, event) of a `next_line` waiting
+        self._waiter_lock = threading.Lock()
         self._in = os.fdopen(os.dup(0), "rb", closefd=True)
         self._out = os.dup(1)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -53,6 +61,7 @@ class Wire:
         os.close(devnull)
         os.dup2(2, 1)  # stray prints now land on stderr
         self._reader = threading.Thread(target=self._read, name="pd-mcp-stdin", daemon=True)
+        self._kind: str | None = None  # what stdout is: "pipe", "file" or "other" (see `_room`)
 
     def start(self) -> Wire:
         self._reader.start()
@@ -68,6 +77,71 @@ class Wire:
                     view = view[written:]
             except OSError:  # EPIPE and the like: nobody can read an answer any more
                 os._exit(0)
+
+    async def send(self, data: bytes) -> None:
+        """Write `data` without blocking the event loop.
+
+        A line of at most PIPE_BUF bytes to a pipe (or file) with room for it is written here,
+        on the loop's thread: such a write is atomic and cannot block. Anything else (a longer
+        line, a full pipe, a terminal or socket) is written from a worker thread, as before.
+        """
+        if len(data) <= _ATOMIC:
+            with self._lock:  # the room is looked at and taken under one lock
+                if self._room():
+                    self.write(data)
+                    return
+        import anyio
+
+        await anyio.to_thread.run_sync(self.write, data)
+
+    def _room(self) -> bool:
+        """stdout is a pipe or regular file that can take PIPE_BUF bytes now without blocking."""
+        if self._kind is None:
+            try:
+                mode = os.fstat(self._out).st_mode
+            except OSError:
+                mode = 0
+            pipe = stat.S_ISFIFO(mode) and hasattr(select, "poll")  # no poll on Windows
+            self._kind = "pipe" if pipe else "file" if stat.S_ISREG(mode) else "other"
+        if self._kind == "file":
+            return True
+        if self._kind != "pipe":
+            return False
+        poller = select.poll()
+        poller.register(self._out, select.POLLOUT)
+        try:
+            return any(events & select.POLLOUT for _, events in poller.poll(0))
+        except OSError:
+            return False
+
+    async def next_line(self) -> Any:
+        """The next line from stdin (or `_EOF`), handed to the event loop without a worker thread."""
+        import asyncio
+
+        while True:
+            try:
+                return self.lines.get_nowait()
+            except queue.Empty:
+                pass
+            event = asyncio.Event()
+            with self._waiter_lock:
+                self._waiter = (asyncio.get_running_loop(), event)
+            try:
+                if self.lines.empty():  # a line queued before the waiter was set is seen here
+                    await event.wait()
+            finally:
+                with self._waiter_lock:
+                    self._waiter = None
+
+    def _put(self, item: Any) -> None:
+        """Queue a line (from the reader thread) and wake a waiting `next_line`."""
+        self.lines.put(item)
+        with self._waiter_lock:
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            loop, event = waiter
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(event.set)
 
     def exit_on_signal(self) -> None:
         """SIGTERM exits 0 and SIGINT 130 (as `pd-mcp wait` after Ctrl-C), at once and quietly,
@@ -93,13 +167,13 @@ class Wire:
                         raise
                     except Exception:  # RecursionError on deep nesting, anything else: the SDK answers
                         self.early.enabled = False
-                self.lines.put(line)
+                self._put(line)
         except (OSError, ValueError):
             pass
         finally:
             with contextlib.suppress(OSError):
                 self._in.close()
-            self.lines.put(_EOF)
+            self._put(_EOF)
 
     def _maybe_answer(self, line: bytes) -> None:
         try:
@@ -188,7 +262,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
     async def pump_in() -> None:
         async with in_send:
             while True:
-                line = await anyio.to_thread.run_sync(wire.lines.get, abandon_on_cancel=True)
+                line = await wire.next_line()
                 if line is _EOF:
                     break
                 try:
@@ -225,7 +299,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
                             _forget_recording()
                         open_requests.closed(message.id)
                         continue
-                await anyio.to_thread.run_sync(wire.write, data.encode() + b"\n")
+                await wire.send(data.encode() + b"\n")
                 if isinstance(message, JSONRPCResponse | JSONRPCError):
                     open_requests.closed(message.id)  # once written: then the end of input may end us
 
