@@ -60,7 +60,7 @@ class _Server(uvicorn.Server):
 
 async def run_server(app: ASGIApp, *, sock: socket.socket, drain: Drain, limits: HttpLimits, url: str) -> int:
     """Serve `app` on `sock` until a signal has been drained; return that signal's number (0 if none)."""
-    from pd_mcp.log_offload import offload_root_handlers
+    from pd_mcp.log_offload import offload_root_handlers, quiet_accept_errors
 
     config = uvicorn.Config(
         app,
@@ -73,6 +73,7 @@ async def run_server(app: ASGIApp, *, sock: socket.socket, drain: Drain, limits:
     )
     server = _Server(config, url)
     loop = asyncio.get_running_loop()
+    quiet_accept_errors(loop)
     received: list[int] = []
     signalled = anyio.Event()
 

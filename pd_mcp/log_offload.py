@@ -5,16 +5,27 @@ loop, that stops the whole server (and its SIGTERM drain). Records go to a
 queue instead and a thread writes them; when the queue is full, records are
 dropped. A flood of the same message (EMFILE on every accept attempt, for
 example) is written once per interval, with a count of what was left out.
+
+asyncio's own reports of its accept loop running out of descriptors need more:
+Python's loop reports EMFILE once per accept attempt (up to the backlog, 2,048
+with uvicorn, on every wake-up) with a traceback, and schedules a retry for
+each; the retries still due when the listener closes each fail with a different
+message. `quiet_accept_errors` turns the first into one line per interval and
+drops the second (the listener is gone; there is nothing to retry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import logging.handlers
 import queue
 import time
 from collections.abc import Callable
+from typing import Any
+
+from pd_mcp.messages import OUT_OF_DESCRIPTORS
 
 QUEUE_SIZE = 1000
 REPEAT_INTERVAL = 10.0  # seconds between two records of the same logger and message
@@ -62,3 +73,21 @@ def offload_root_handlers() -> logging.handlers.QueueListener:
     root.handlers[:] = [handler]
     listener.start()
     return listener
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Report the accept loop's EMFILE as one warning per interval, without a traceback; drop the
+    retries that fail after the listener closed; everything else goes to asyncio's default."""
+    log = logging.getLogger("pd_mcp.http")
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message", ""))
+        if message == "socket.accept() out of system resource":
+            exc = context.get("exception")
+            log.warning(OUT_OF_DESCRIPTORS, getattr(exc, "strerror", None) or exc)
+            return
+        if message.startswith("Exception in callback") and "._start_serving(" in message:
+            return  # a retry of the accept loop, due after the listening socket was closed
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)

@@ -651,3 +651,12 @@ def bug_message(kind: str, action: str) -> str:
         f"pd-mcp, not a problem with the dataset. {ERROR_CONSEQUENCE} Tell the user, and do not call "
         "again more than once."
     )
+
+
+# --- server log lines ------------------------------------------------------------------------------
+
+# The HTTP server could not accept a connection for want of file descriptors (once per interval).
+OUT_OF_DESCRIPTORS = (
+    "out of file descriptors (%s): new connections wait until some close; raise the limit "
+    "(ulimit -n) or lower PD_MCP_HTTP_MAX_CONNECTIONS"
+)
