@@ -195,7 +195,7 @@ def build_app(
         session_idle_timeout=limits.session_idle_seconds,
     )
     if not stateless:
-        reap_idle_first(mcp._lowlevel_server._session_manager)
+        reap_idle_first(mcp.session_manager)
     token = _token()
     return HealthMiddleware(
         BearerTokenMiddleware(app, token) if token else app, drain or Drain(), stateless=stateless

@@ -34,6 +34,7 @@ from pd_mcp.messages import (
 from pd_mcp.models import DatasetStatus, WaitResult
 from pd_mcp.runtime import Runtime
 from pd_mcp.scrub import scrub as _scrub
+from pd_mcp.sdk_internals import lowlevel
 from pd_mcp.validation import DATASET_ID_PATTERN, TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
 
     subscriptions.install(mcp, runtime.live, bus)
     _check_arguments_first(mcp, runtime)
-    advertise_honestly(mcp._lowlevel_server)
+    advertise_honestly(lowlevel(mcp))
     return mcp
 
 
@@ -239,19 +240,18 @@ def _check_arguments_first(mcp: MCPServer, runtime: Runtime) -> None:
     from mcp_types import CallToolRequestParams
 
     from pd_mcp import validation
+    from pd_mcp.sdk_internals import Handler, wrap_request_handler
 
-    server = mcp._lowlevel_server
-    entry = server.get_request_handler("tools/call")
-    assert entry is not None
-    sdk_handler = entry.handler
+    def wrap(sdk_handler: Handler) -> Handler:
+        async def call_tool(ctx: Any, params: CallToolRequestParams) -> Any:
+            if params.name in validation.TOOL_ARGUMENTS:
+                try:
+                    validation.tool_arguments(params.name, params.arguments)
+                except Exception as exc:
+                    dataset_id = (params.arguments or {}).get("dataset_id")
+                    return _failure(exc, dataset_id, "check", runtime.secret())
+            return await sdk_handler(ctx, params)
 
-    async def call_tool(ctx: Any, params: CallToolRequestParams) -> Any:
-        if params.name in validation.TOOL_ARGUMENTS:
-            try:
-                validation.tool_arguments(params.name, params.arguments)
-            except Exception as exc:
-                dataset_id = (params.arguments or {}).get("dataset_id")
-                return _failure(exc, dataset_id, "check", runtime.secret())
-        return await sdk_handler(ctx, params)
+        return call_tool
 
-    server.add_request_handler("tools/call", CallToolRequestParams, call_tool)
+    wrap_request_handler(mcp, "tools/call", CallToolRequestParams, wrap)

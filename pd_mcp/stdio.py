@@ -251,9 +251,9 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         jsonrpc_message_adapter,
     )
 
+    from pd_mcp.sdk_internals import run_on_streams
+
     log = logging.getLogger("pd_mcp.stdio")
-    # The SDK's `run_stdio_async` owns its streams; the low-level server is what it runs.
-    server = mcp._lowlevel_server
     open_requests = _OpenRequests()
     serving = anyio.CancelScope()
     in_send, in_receive = anyio.create_memory_object_stream[Any](math.inf)
@@ -315,7 +315,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
             recorded.set()
         async with out_send, in_receive:
             with serving:
-                await server.run(in_receive, out_send, server.create_initialization_options())
+                await run_on_streams(mcp, in_receive, out_send)
         with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
             await recorded.wait()
         tg.cancel_scope.cancel()
@@ -349,9 +349,10 @@ async def _record(mcp: MCPServer, done: Any) -> None:
     import logging
 
     from pd_mcp import handshake
+    from pd_mcp.sdk_internals import lowlevel
 
     try:
-        handshake.save(await handshake.generate(mcp._lowlevel_server))
+        handshake.save(await handshake.generate(lowlevel(mcp)))
     except Exception as exc:  # a start-up optimisation must never break serving
         logging.getLogger("pd_mcp.stdio").debug("could not record the handshake: %r", exc)
     finally:

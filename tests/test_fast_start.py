@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pd_mcp import handshake
+from pd_mcp.sdk_internals import lowlevel
 from pd_mcp.server import build_server
 
 pytestmark = pytest.mark.process
@@ -94,7 +95,7 @@ def test_check_without_configuration_does_not_import_httpx(tmp_path: Path) -> No
 @pytest.fixture
 async def recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    recorded = await handshake.generate(build_server()._lowlevel_server)
+    recorded = await handshake.generate(lowlevel(build_server()))
     assert handshake.save(recorded)
     return recorded
 

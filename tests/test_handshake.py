@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pd_mcp import handshake
+from pd_mcp.sdk_internals import lowlevel
 from pd_mcp.server import build_server
 
 PD_MCP = str(Path(sys.executable).with_name("pd-mcp"))
@@ -33,7 +34,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 async def manifest(cache: Path) -> dict[str, Any]:
-    recorded = await handshake.generate(build_server()._lowlevel_server)
+    recorded = await handshake.generate(lowlevel(build_server()))
     assert handshake.save(recorded)
     return recorded
 
