@@ -66,6 +66,12 @@ def _first_line(result: Any) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _last_line(result: Any) -> str:
+    """An error result's last line: its `user_message: ...` for the user."""
+    text = result.content[0].text if result.content else ""
+    return text.splitlines()[-1] if text else ""
+
+
 async def _drive(url: str, out: _Transcript) -> None:
     from mcp import Client, StdioServerParameters
 
@@ -100,8 +106,8 @@ async def _drive(url: str, out: _Transcript) -> None:
             data = result.structured_content or {}
             out.say(
                 f"  {dataset:<11} {data.get('verdict', 'error'):<17} "
-                f"synched={data.get('synched_count')} syncing={data.get('synching_count')} "
-                f"failed={data.get('invalid_count')} total={data.get('total_count')}"
+                f"synched_count={data.get('synched_count')} synching_count={data.get('synching_count')} "
+                f"invalid_count={data.get('invalid_count')} total_count={data.get('total_count')}"
             )
             out.say(f"              {_first_line(result)}")
             out.say(f"              for the user: {data.get('user_message')}")
@@ -117,6 +123,7 @@ async def _drive(url: str, out: _Transcript) -> None:
         out.say("2. An error the assistant can act on (a dataset that does not exist)")
         result = await client.call_tool("get_dataset_status", {"dataset_id": "ds-does-not-exist"})
         out.say(f"  isError={result.is_error}: {_first_line(result)}")
+        out.say(f"  for the user: {_last_line(result).removeprefix('user_message: ')}")
         out.check("unknown dataset is an error", result.is_error, True)
 
         out.say()

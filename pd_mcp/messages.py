@@ -311,11 +311,21 @@ def timed_out_message(
 
 
 def come_back_rule(seconds: float) -> str:
-    """The next step when Powerdrill's Retry-After points past the wait's deadline (one sentence)."""
+    """The next step when Powerdrill's Retry-After points past the wait's deadline (one sentence).
+
+    A model cannot sleep, so the rule is a longer wait: pd-mcp sits out the pause inside the call.
+    """
     wait = math.ceil(seconds)
+    longer = wait + 15
+    if longer > 900:
+        return (
+            f"Powerdrill asked for a {wait} s pause before the next request, longer than any wait, so "
+            "stop and tell the user Powerdrill is busy; check again only when the user asks."
+        )
     return (
-        f"Powerdrill asked pd-mcp to wait {wait} s before asking again, past this wait's deadline, so "
-        f"call {WAIT_TOOL} again in {wait} s, not sooner."
+        f"Powerdrill asked for a {wait} s pause before the next request, longer than this wait had left, "
+        f"so call {WAIT_TOOL} again with timeout_seconds of at least {longer} (pd-mcp sits out the "
+        "pause within that wait)."
     )
 
 

@@ -154,7 +154,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
 
     @mcp.tool(
         name="wait_for_dataset_sync",
-        title="Wait for a Powerdrill dataset to finish syncing",
+        title="Wait for a Powerdrill dataset to finish synchronizing",
         description=_doc(_WAIT_DOC),
         annotations=_ANNOTATIONS,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import math
 import re
 
 import pytest
@@ -402,3 +403,17 @@ def test_command_line_lines_use_the_vocabulary_and_agree_in_number(counts: Count
     for text in (render_for_person(report), render_for_person(waited), messages.cli_waiting("ds-7", 30)):
         assert "syncing" not in text, text
         check_grammar(text.replace("(their names could not be fetched)", ""), counts)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 30.0, 29.2, 900.0])
+def test_a_pause_past_the_deadline_asks_for_a_longer_wait_never_for_sleeping(seconds: float) -> None:
+    """A model cannot wait N seconds on its own: the rule is a wait long enough to sit the pause out."""
+    rule = messages.come_back_rule(seconds)
+    assert len(sentences(rule)) == 1 and "not sooner" not in rule
+    longer = math.ceil(seconds) + 15
+    if longer <= 900:
+        assert f"timeout_seconds of at least {longer}" in rule
+    else:
+        assert "stop and tell the user" in rule
+    text = messages.timed_out_message("ds-7", Counts(1, 2, 0), 12.0, 1, come_back=seconds)
+    check_model_text(text)

@@ -427,7 +427,7 @@ async def test_retry_after_past_the_deadline_ends_the_wait_without_polling_early
     assert ds.times[-1] == first_429  # nothing sent after Powerdrill said "come back in 60 s"
     assert result.timed_out and result.synching_count == 3  # the latest counts, not an error
     assert result.waited_seconds < 45.0
-    assert "wait_for_dataset_sync again in 60 s, not sooner" in result.message
+    assert "wait_for_dataset_sync again with timeout_seconds of at least 75" in result.message
 
 
 async def test_retry_after_past_the_deadline_before_any_counts_is_an_error_that_says_when_to_call_again(
@@ -439,7 +439,7 @@ async def test_retry_after_past_the_deadline_before_any_counts_is_an_error_that_
     assert route.call_count == 1  # nothing sent after Powerdrill said "come back in 50 s"
     assert caught.value.retry_after == 50
     text = error_text(caught.value, DS, "wait for")
-    assert "wait 50 s before asking again" in text and "again in 50 s, not sooner" in text
+    assert "a 50 s pause" in text and "again with timeout_seconds of at least 65" in text
     assert "at most once" not in text  # not the generic rate-limit step
 
 
