@@ -1,0 +1,213 @@
+"""Fuzzing the raw stdio wire: any sequence of JSON-RPC messages (and junk) to a real `pd-mcp`.
+
+Properties, with and without a fast-start recording on disk: the process never dies (it
+exits 0 once stdin closes), stdout carries only JSON, no request id is answered twice, and
+every request that was not cancelled is answered. With a recording, no early answer ever
+differs from the SDK's (the recording would be deleted). Upstream is the built-in sandbox
+(`pd-mcp serve --sandbox`), so nothing leaves the machine.
+
+Each example runs a few sessions at once, one process each, to keep the test under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from pd_mcp import handshake
+
+pytestmark = pytest.mark.process
+
+PD_MCP = str(Path(sys.executable).with_name("pd-mcp"))
+SESSIONS_PER_EXAMPLE = 3
+VERSIONS = [*handshake.LEGACY_VERSIONS, "1999-01-01"]
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "fuzz", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+# No shrinking: each example costs a few process starts; a failing example is printed as found.
+FUZZ = settings(
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=5,
+)
+_GOOD_INIT = st.fixed_dictionaries(
+    {
+        "protocolVersion": st.sampled_from(VERSIONS),
+        "capabilities": st.just({}) | st.just({"roots": {"listChanged": True}}),
+        "clientInfo": st.just({"name": "fuzz", "version": "0"}),
+    }
+)
+_DATASET = st.sampled_from(
+    ["ds-ready", "ds-failed", "ds-empty", "ds-forbidden", "ds-internal-error", "a/b", ""]
+)
+
+
+def _tool_call() -> st.SearchStrategy[dict[str, Any]]:
+    status = st.fixed_dictionaries(
+        {"name": st.just("get_dataset_status"), "arguments": st.fixed_dictionaries({"dataset_id": _DATASET})}
+    )
+    wait = st.fixed_dictionaries(
+        {
+            "name": st.just("wait_for_dataset_sync"),
+            "arguments": st.fixed_dictionaries(
+                {"dataset_id": st.just("ds-ready"), "timeout_seconds": st.just(1)}
+            ),
+        }
+    )
+    odd = st.fixed_dictionaries({"name": st.text(max_size=5) | _JSON, "arguments": _JSON})
+    return status | wait | odd
+
+
+# A request as (method, params); the id is given when the session is put together.
+_REQUEST = st.one_of(
+    st.tuples(st.just("initialize"), _GOOD_INIT | _JSON),
+    st.tuples(st.sampled_from(handshake.LIST_METHODS), st.none() | st.just({}) | _JSON),
+    st.tuples(st.just("ping"), st.none()),
+    st.tuples(st.just("tools/call"), _tool_call()),
+    st.tuples(st.sampled_from(handshake.MODERN_METHODS), st.just({"_meta": META}) | _JSON),
+    st.tuples(st.just("server/discover"), st.just({"_meta": META})),
+    st.tuples(st.text(max_size=8), _JSON),
+)
+_JUNK = st.one_of(
+    st.binary(max_size=20).filter(lambda b: b"\n" not in b and b"\r" not in b),
+    _JSON.map(lambda v: json.dumps(v).encode()),
+    st.integers(1, 1500).map(lambda n: b"[" * n + b"]" * n),
+    st.just(b'{"jsonrpc":"2.0","id":99999,"result":{}}'),
+    st.just(b'[{"jsonrpc":"2.0","id":99998,"method":"ping"}]'),
+)
+# One step of a session: a request, a notification, a cancel of an earlier request, or junk.
+_STEP = st.one_of(
+    _REQUEST.map(lambda r: ("request", r)),
+    st.just(("initialized", None)),
+    st.integers(0, 20).map(lambda n: ("cancel", n)),
+    _JUNK.map(lambda j: ("junk", j)),
+)
+_SESSION = st.tuples(st.booleans(), st.lists(_STEP, max_size=10), st.booleans())
+
+
+def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[Any]]:
+    """The bytes to write, the ids of the requests sent, and the ids a cancel named."""
+    starts_well, steps, string_ids = session
+    if starts_well:
+        first = (
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "f", "version": "0"},
+            },
+        )
+        steps = [("request", first), ("initialized", None), *steps]
+    out: list[bytes] = []
+    sent: list[Any] = []
+    cancelled: set[Any] = set()
+    for kind, value in steps:
+        if kind == "request":
+            ident: Any = f"r{len(sent)}" if string_ids else len(sent) + 1
+            method, params = value
+            message = {"jsonrpc": "2.0", "id": ident, "method": method}
+            if params is not None:
+                message["params"] = params
+            if params is None or isinstance(params, dict):  # MCP's requests: params an object, if any
+                sent.append(ident)
+            else:  # not a request the SDK can read (it answers nothing); its id is not reused
+                sent.append(None)
+            out.append(json.dumps(message).encode())
+        elif kind == "initialized":
+            out.append(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        elif kind == "cancel" and (readable := [i for i in sent if i is not None]):
+            target = readable[value % len(readable)]
+            cancelled.add(target)
+            notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": target}}
+            out.append(json.dumps(notice).encode())
+        elif kind == "junk":
+            out.append(value)
+    return b"".join(line + b"\n" for line in out), set(sent) - {None}, cancelled
+
+
+def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> None:
+    """One `pd-mcp serve --sandbox` per session, all at once; check each against the properties."""
+    full = {**os.environ, "PD_MCP_LOG_LEVEL": "WARNING", **env}
+    started = []
+    for session in sessions:
+        data, sent, cancelled = _lines(session)
+        proc = subprocess.Popen(
+            [PD_MCP, "serve", "--sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full,
+        )
+        started.append((proc, data, sent, cancelled))
+    for proc, data, sent, cancelled in started:
+        out, err = proc.communicate(data, timeout=60)
+        log = err.decode(errors="replace")
+        assert proc.returncode == 0, log[-3000:]
+        assert "differed" not in log, log[-3000:]  # an early answer the SDK disagreed with
+        answered: list[Any] = []
+        for line in out.decode().splitlines():
+            message = json.loads(line)  # stdout carries only JSON-RPC
+            assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", line
+            if "method" not in message and message.get("id") is not None:
+                answered.append(message["id"])
+        assert len(answered) == len(set(answered)), f"answered twice: {answered}"
+        assert sent - cancelled <= set(answered), (sent - cancelled - set(answered), data[-2000:])
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A cache directory holding the recording `pd-mcp serve --sandbox` makes of itself."""
+    cache = tmp_path_factory.mktemp("fuzz-cache")
+    env = {"XDG_CACHE_HOME": str(cache)}
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "f", "version": "0"},
+        },
+    }
+    subprocess.run(
+        [PD_MCP, "serve", "--sandbox"],
+        input=(json.dumps(hello) + "\n").encode(),
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=True,
+    )
+    assert handshake.load(cache / "pd-mcp" / "handshake.json") is not None
+    return env
+
+
+@settings(FUZZ, max_examples=7)
+@given(sessions=st.lists(_SESSION, min_size=SESSIONS_PER_EXAMPLE, max_size=SESSIONS_PER_EXAMPLE))
+def test_with_a_recording_the_server_never_dies_and_answers_each_request_once(
+    recording: dict[str, str], sessions: list[Any]
+) -> None:
+    _run(sessions, recording)
+    assert handshake.load(Path(recording["XDG_CACHE_HOME"]) / "pd-mcp" / "handshake.json") is not None
+
+
+@settings(FUZZ, max_examples=4)
+@given(sessions=st.lists(_SESSION, min_size=SESSIONS_PER_EXAMPLE, max_size=SESSIONS_PER_EXAMPLE))
+def test_without_a_recording_the_server_never_dies_and_answers_each_request_once(sessions: list[Any]) -> None:
+    _run(sessions, {"PD_MCP_PRELOAD": "0"})
