@@ -198,7 +198,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-@settings(FUZZ, max_examples=7)
+@settings(FUZZ, max_examples=6)
 @given(sessions=st.lists(_SESSION, min_size=SESSIONS_PER_EXAMPLE, max_size=SESSIONS_PER_EXAMPLE))
 def test_with_a_recording_the_server_never_dies_and_answers_each_request_once(
     recording: dict[str, str], sessions: list[Any]
@@ -207,7 +207,7 @@ def test_with_a_recording_the_server_never_dies_and_answers_each_request_once(
     assert handshake.load(Path(recording["XDG_CACHE_HOME"]) / "pd-mcp" / "handshake.json") is not None
 
 
-@settings(FUZZ, max_examples=4)
+@settings(FUZZ, max_examples=3)
 @given(sessions=st.lists(_SESSION, min_size=SESSIONS_PER_EXAMPLE, max_size=SESSIONS_PER_EXAMPLE))
 def test_without_a_recording_the_server_never_dies_and_answers_each_request_once(sessions: list[Any]) -> None:
     _run(sessions, {"PD_MCP_PRELOAD": "0"})
