@@ -1,6 +1,6 @@
 """The Powerdrill HTTP client: dataset status and the names of failed data sources.
 
-One `httpx.AsyncClient` per process, created on first use (importing this
+One connection pool (httpx's `AsyncHTTPTransport`) per process, created on first use (importing this
 module opens nothing), reused with keep-alive. Every attempt goes through a
 process-wide request budget first, carries a fresh `x-pd-external-trace-id`,
 and logs one line to stderr. Any answer that is not the documented JSON with
