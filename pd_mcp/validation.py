@@ -30,7 +30,7 @@ def dataset_id(value: object) -> str:
     if not value.strip():
         problem = "it is empty" if not value else "it is only blank space"
     elif len(value) > DATASET_ID_MAX:
-        problem = f"it is {len(value)} characters long (at most {DATASET_ID_MAX})"
+        problem = f"it is {len(value)} characters long, more than {DATASET_ID_MAX}"
     elif value in (".", ".."):
         problem = f"{value!r} is not a dataset id"
     else:
