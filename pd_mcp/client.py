@@ -446,18 +446,13 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
             trace_id=trace_id,
         )
     if code not in (None, 0) or status >= 400:
-        cls, meaning = _CODES.get(code, (None, None)) if code is not None else (None, None)
-        if cls is None:
-            cls, meaning = _STATUSES.get(status, (None, None))
-        if cls is None and status >= 500:
-            cls, meaning = UpstreamUnavailable, "server error"
-        if cls is None:
-            if code is None and status < 400:
-                raise MalformedResponse(
-                    "Powerdrill's answer had no usable 'code'.", status=status, trace_id=trace_id
-                )
-            cls, meaning = UpstreamError, "unexpected error"
-            # "HTTP 200" next to "error" reads as a contradiction: a 200 answer shows only its code.
+        known = _error_kind(code, status)
+        if known is None and code is None and status < 400:
+            raise MalformedResponse(
+                "Powerdrill's answer had no usable 'code'.", status=status, trace_id=trace_id
+            )
+        cls, meaning = known or (UpstreamError, "unexpected error")
+        # "HTTP 200" next to "error" reads as a contradiction: a 200 answer shows only its code.
         http = f"HTTP {status}" if status != 200 else ""
         detail = ", ".join(p for p in (http, f"code {code}" if code is not None else "") if p)
         text = f"Powerdrill answered with an error: {meaning} ({detail}){said}."
@@ -473,6 +468,15 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
     if not isinstance(data, dict):
         raise MalformedResponse("Powerdrill's answer had no 'data' object.", status=status, trace_id=trace_id)
     return data
+
+
+def _error_kind(code: int | None, status: int) -> tuple[type[UpstreamError], str] | None:
+    """The error class and its meaning for a Powerdrill code, else for the HTTP status, else None."""
+    known = _CODES.get(code) if code is not None else None
+    known = known or _STATUSES.get(status)
+    if known is None and status >= 500:
+        return UpstreamUnavailable, "server error"
+    return known
 
 
 _COUNT_FIELDS = {

@@ -238,74 +238,25 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
 
     With `record`, the handshake answers are recorded in the background for the next start.
     """
-    import logging
     import math
 
     import anyio
-    from mcp.shared.message import SessionMessage
-    from mcp_types import (
-        JSONRPCError,
-        JSONRPCNotification,
-        JSONRPCRequest,
-        JSONRPCResponse,
-        jsonrpc_message_adapter,
-    )
 
     from pd_mcp.sdk_internals import run_on_streams
 
-    log = logging.getLogger("pd_mcp.stdio")
     open_requests = _OpenRequests()
     serving = anyio.CancelScope()
     in_send, in_receive = anyio.create_memory_object_stream[Any](math.inf)
     out_send, out_receive = anyio.create_memory_object_stream[Any](math.inf)
 
     async def pump_in() -> None:
-        async with in_send:
-            while True:
-                line = await wire.next_line()
-                if line is _EOF:
-                    break
-                try:
-                    message = jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except Exception as exc:  # the SDK answers a malformed line itself
-                    await in_send.send(exc)
-                    continue
-                if isinstance(message, JSONRPCRequest) and message.method not in _LISTENING:
-                    open_requests.opened(message.id)
-                elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
-                    open_requests.closed((message.params or {}).get("requestId"))
-                await in_send.send(SessionMessage(message))
-            if len(open_requests):
-                log.info(
-                    "stdin closed with %d request(s) in flight; answering them first", len(open_requests)
-                )
-                with anyio.move_on_after(DRAIN_LIMIT):
-                    await open_requests.drained()
+        await _pump_in(wire, in_send, open_requests)
         # Every real request is answered; what is left only listens, and ends with the input.
         serving.cancel()
 
-    async def pump_out() -> None:
-        async with out_receive:
-            async for item in out_receive:
-                message = item.message
-                data = message.model_dump_json(by_alias=True, exclude_unset=True)
-                if isinstance(message, JSONRPCResponse | JSONRPCError):
-                    sent = wire.answered.pop(message.id, None)
-                    if sent is not None:
-                        if json.loads(data) != sent:
-                            log.warning(
-                                "an early handshake answer differed from the server's; recording anew"
-                            )
-                            _forget_recording()
-                        open_requests.closed(message.id)
-                        continue
-                await wire.send(data.encode() + b"\n")
-                if isinstance(message, JSONRPCResponse | JSONRPCError):
-                    open_requests.closed(message.id)  # once written: then the end of input may end us
-
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump_in)
-        tg.start_soon(pump_out)
+        tg.start_soon(_pump_out, wire, out_receive, open_requests)
         wire.stop_answering()
         tg.start_soon(_warm_up)
         recorded = anyio.Event()
@@ -319,6 +270,67 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         with anyio.move_on_after(RECORD_GRACE):  # a recording happens once per build; let it finish
             await recorded.wait()
         tg.cancel_scope.cancel()
+
+
+async def _pump_in(wire: Wire, in_send: Any, open_requests: _OpenRequests) -> None:
+    """Hand stdin's messages to the SDK, noting open requests; at its end wait for their answers."""
+    import anyio
+    from mcp.shared.message import SessionMessage
+    from mcp_types import JSONRPCNotification, JSONRPCRequest, jsonrpc_message_adapter
+
+    async with in_send:
+        while True:
+            line = await wire.next_line()
+            if line is _EOF:
+                break
+            try:
+                message = jsonrpc_message_adapter.validate_json(line, by_name=False)
+            except Exception as exc:  # the SDK answers a malformed line itself
+                await in_send.send(exc)
+                continue
+            if isinstance(message, JSONRPCRequest) and message.method not in _LISTENING:
+                open_requests.opened(message.id)
+            elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+                open_requests.closed((message.params or {}).get("requestId"))
+            await in_send.send(SessionMessage(message))
+        if len(open_requests):
+            _log().info("stdin closed with %d request(s) in flight; answering them first", len(open_requests))
+            with anyio.move_on_after(DRAIN_LIMIT):
+                await open_requests.drained()
+
+
+async def _pump_out(wire: Wire, out_receive: Any, open_requests: _OpenRequests) -> None:
+    """Write the SDK's messages to stdout, except its answers to requests answered early."""
+    from mcp_types import JSONRPCError, JSONRPCResponse
+
+    async with out_receive:
+        async for item in out_receive:
+            message = item.message
+            data = message.model_dump_json(by_alias=True, exclude_unset=True)
+            response = isinstance(message, JSONRPCResponse | JSONRPCError)
+            if response and _answered_early(wire, message.id, data):
+                open_requests.closed(message.id)
+                continue
+            await wire.send(data.encode() + b"\n")
+            if response:
+                open_requests.closed(message.id)  # once written: then the end of input may end us
+
+
+def _answered_early(wire: Wire, request_id: Any, data: str) -> bool:
+    """Whether the request was answered from the recording; a differing answer drops the recording."""
+    sent = wire.answered.pop(request_id, None)
+    if sent is None:
+        return False
+    if json.loads(data) != sent:
+        _log().warning("an early handshake answer differed from the server's; recording anew")
+        _forget_recording()
+    return True
+
+
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger("pd_mcp.stdio")
 
 
 async def _warm_up() -> None:

@@ -32,7 +32,7 @@ from pd_mcp.messages import (
     SUBSCRIBE_STATELESS,
     subscription_refused,
 )
-from pd_mcp.sdk_internals import connection_of, lowlevel
+from pd_mcp.sdk_internals import Handler, connection_of, lowlevel, wrap_request_handler
 
 _CLEANUP_KEY = "pd_mcp.subscriptions"
 
@@ -78,7 +78,19 @@ def _datasets(uris: list[str]) -> list[str]:
 def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
     """Serve subscriptions for the status resource in both eras."""
     server = lowlevel(mcp)
+    server.add_request_handler("resources/subscribe", SubscribeRequestParams, _subscribe(live))
+    server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, _unsubscribe(live))
     broadcast = _BusChannel(bus)
+    wrap_request_handler(
+        mcp,
+        "subscriptions/listen",
+        SubscriptionsListenRequestParams,
+        lambda sdk: _listen(live, broadcast, sdk),
+    )
+
+
+def _subscribe(live: LiveStatus) -> Handler:
+    """2025-11-25 `resources/subscribe`: updates on the connection's standalone stream until it ends."""
 
     async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         datasets = _datasets([str(params.uri)])
@@ -97,14 +109,20 @@ def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
             connection.exit_stack.callback(live.end_session, connection)
         return EmptyResult()
 
+    return subscribe
+
+
+def _unsubscribe(live: LiveStatus) -> Handler:
     async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
         for dataset_id in _datasets([str(params.uri)]):
             live.unsubscribe(connection_of(ctx), dataset_id)
         return EmptyResult()
 
-    entry = server.get_request_handler("subscriptions/listen")
-    assert entry is not None, "MCPServer serves subscriptions/listen unless told not to"
-    sdk_listen = entry.handler
+    return unsubscribe
+
+
+def _listen(live: LiveStatus, broadcast: _BusChannel, sdk_listen: Handler) -> Handler:
+    """2026-07-28 `subscriptions/listen`: the URIs checked, held while the SDK's stream is open."""
 
     async def listen(ctx: Any, params: SubscriptionsListenRequestParams) -> Any:
         datasets = _datasets([str(u) for u in params.notifications.resource_subscriptions or ()])
@@ -121,6 +139,4 @@ def install(mcp: MCPServer, live: LiveStatus, bus: SubscriptionBus) -> None:
         finally:
             live.end_session(stream)
 
-    server.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
-    server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
-    server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, listen)
+    return listen

@@ -130,12 +130,7 @@ def run_session(
     for reader in readers:
         reader.start()
     try:
-        for n, message in enumerate(messages):
-            if pause and n == len(messages) - 1:
-                time.sleep(pause)
-            process.stdin.write(message)
-            process.stdin.flush()
-        process.stdin.close()
+        _write_all(process.stdin, messages, pause)
         closed = time.monotonic()
         code = process.wait(timeout=LIMIT)
         exited = time.monotonic()
@@ -155,6 +150,16 @@ def run_session(
             if isinstance(message, dict):
                 session.lines.append((t, message))
     return session
+
+
+def _write_all(stdin: Any, messages: list[bytes], pause: float) -> None:
+    """Write `messages`, pausing `pause` s before the last, then close stdin."""
+    for n, message in enumerate(messages):
+        if pause and n == len(messages) - 1:
+            time.sleep(pause)
+        stdin.write(message)
+        stdin.flush()
+    stdin.close()
 
 
 def assert_pure_json_rpc(session: Session) -> None:

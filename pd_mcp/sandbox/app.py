@@ -277,8 +277,19 @@ def _page_fields(version: Version) -> tuple[str, str, str]:
 
 def malformed_body(kind: str, version: Version, leaf: Leaf, envelope: Mapping[str, Any]) -> tuple[bytes, str]:
     """The bytes and content type of a successful `envelope` spoiled in the way `kind` names."""
+    whole = _spoiled_whole(kind, envelope)
+    if whole is not None:
+        return whole
+    spoil = _SPOILERS.get(kind)
+    if spoil is None:
+        raise ValueError(f"unknown malformed kind {kind!r}")
     data: dict[str, Any] = copy.deepcopy(dict(envelope["data"]))
-    numbers = _count_fields(version) if leaf == "status" else _page_fields(version)
+    spoil(data, _count_fields(version) if leaf == "status" else _page_fields(version), leaf)
+    return _dumps({"code": 0, "data": data}), "application/json"
+
+
+def _spoiled_whole(kind: str, envelope: Mapping[str, Any]) -> tuple[bytes, str] | None:
+    """The kinds that spoil the body as a whole (not the fields of its data), or None."""
     json_type = "application/json"
     if kind == "truncated":
         raw = _dumps(envelope)
@@ -287,24 +298,36 @@ def malformed_body(kind: str, version: Version, leaf: Leaf, envelope: Mapping[st
         return _HTML_PAGE, "text/html; charset=utf-8"
     if kind == "array":
         return _dumps([envelope]), json_type
-    if kind == "strings":
-        for name in numbers:
-            data[name] = str(data[name])
-    elif kind == "missing_field":
-        data.pop(numbers[2] if leaf == "status" else "records")
-    elif kind == "negative":
-        for name in numbers:
-            data[name] = -(int(data[name]) + 1)
-        for record in data.get("records", []):
-            if "size" in record:
-                record["size"] = -1
-    elif kind == "null_data":
+    if kind == "null_data":
         return _dumps({"code": 0, "data": None}), json_type
-    elif kind == "no_code":
-        return _dumps({"data": data}), json_type
-    else:
-        raise ValueError(f"unknown malformed kind {kind!r}")
-    return _dumps({"code": 0, "data": data}), json_type
+    if kind == "no_code":
+        return _dumps({"data": envelope["data"]}), json_type
+    return None
+
+
+def _numbers_as_strings(data: dict[str, Any], numbers: tuple[str, ...], leaf: Leaf) -> None:
+    for name in numbers:
+        data[name] = str(data[name])
+
+
+def _field_missing(data: dict[str, Any], numbers: tuple[str, ...], leaf: Leaf) -> None:
+    data.pop(numbers[2] if leaf == "status" else "records")
+
+
+def _numbers_negative(data: dict[str, Any], numbers: tuple[str, ...], leaf: Leaf) -> None:
+    for name in numbers:
+        data[name] = -(int(data[name]) + 1)
+    for record in data.get("records", []):
+        if "size" in record:
+            record["size"] = -1
+
+
+# The kinds that spoil fields of the data, each changing the copy it is given.
+_SPOILERS: dict[str, Callable[[dict[str, Any], tuple[str, ...], Leaf], None]] = {
+    "strings": _numbers_as_strings,
+    "missing_field": _field_missing,
+    "negative": _numbers_negative,
+}
 
 
 # --- the sandbox -----------------------------------------------------------------------
