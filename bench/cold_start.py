@@ -18,7 +18,7 @@ import time
 from common import LEGACY, MODERN, Commands, Context, Plan, Result, Target, iqr, median, ms, table
 from procs import Processes
 from rpc import BARE_TOOLS, PD_TOOLS, expect_success, expect_tools, legacy_script, modern_script
-from spawn import Variant, run_once
+from spawn import Variant, mib, run_once
 
 TITLE = "1. Cold start over stdio"
 
@@ -92,8 +92,8 @@ def cold_start_report(vs: dict[str, Variant], plan: Plan) -> str:
             ms(t),
             ms(iqr(v.times)),
             ms(max(v.times)),
-            f"{r / br:.2f}×",
-            f"{r / 1024:.1f}",
+            ("≤ " if v.floored else "") + f"{r / br:.2f}×",
+            mib(v, r),
         ]
 
     rows = [
@@ -126,7 +126,8 @@ def cold_start_report(vs: dict[str, Variant], plan: Plan) -> str:
     ]
     note = (
         f"Medians of {n} interleaved rounds{capped}. Baseline (1.00×) of each block: the bare SDK server "
-        "(the one-GET variant for the first answer). Peak RSS: max resident set of the child (wait4). "
+        "(the one-GET variant for the first answer). Peak RSS: max resident set of the child (wait4); "
+        "'≤': at the floor of that figure, the bench's own peak (bench/spawn.py says why). "
         "pd-mcp's pre-loader answers from a recording of the handshake kept in XDG_CACHE_HOME (a directory "
         "of this run, recorded during the warm-up); 'first start' gets an empty one every time, as after "
         "an install or upgrade. A max far above the median for pd-mcp usually means a start that found no "

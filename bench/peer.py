@@ -32,7 +32,7 @@ from typing import Any
 
 from common import DATASET, LATENCY_BUDGET, LEGACY, Context, Result, iqr, median, ms, pct, table
 from rpc import PD_TOOLS, AsyncStdio, call_params, expect_success, expect_tools, legacy_script
-from spawn import Variant, run_once
+from spawn import Variant, mib, run_once
 
 HERE = Path(__file__).resolve().parent
 PEER_SERVER = HERE / "peer_server.mjs"
@@ -188,8 +188,8 @@ def _report(
             f"{t / bt:.2f}×",
             ms(t),
             ms(iqr(v.times)),
-            f"{r / br:.2f}×",
-            f"{r / 1024:.1f}",
+            ("≤ " if v.floored else "") + f"{r / br:.2f}×",
+            mib(v, r),
         ]
 
     header = ["measure", "process", "× baseline", "median ms", "IQR ms", "peak RSS ×", "peak RSS MiB"]
@@ -246,7 +246,8 @@ def _report(
         + f"\n\nMedians of {n} interleaved rounds; warm calls: sequential tools/call round trips, one of "
         "each server per iteration, after a warm-up, pd-mcp's budget lifted as in section 2. "
         + (f"Baseline pd-mcp: `{baseline}`. " if baseline else "")
-        + "Peak RSS: max resident set of the child (wait4)."
+        + "Peak RSS: max resident set of the child (wait4); '≤': at the floor of that figure, the bench's "
+        "own peak (bench/spawn.py says why)."
     )
     return Result("\n\n".join(parts), targets)
 

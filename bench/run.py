@@ -14,6 +14,9 @@ file of its own (`--only` takes the names on the left):
 - start    1. bench/cold_start.py: spawn → `tools/list` (both protocol eras) and
               spawn → first tool answer, with peak memory, beside the bare SDK
               server (bench/bare_server.py) and `python -c pass`.
+- memory   7. bench/memory.py: peak memory of a worst-case upstream body (a gzip
+              bomb, a huge body) and of 1,000 idle HTTP sessions (run early:
+              a child's peak RSS is never below the bench's own, bench/spawn.py).
 - latency  2. bench/latency.py: warm call p50/p99 over stdio and Streamable HTTP.
 - peer     6. bench/peer.py: pd-mcp beside a server on the TypeScript SDK, and
               `pd-mcp status` beside `python -c "import httpx"`, one `curl`, and
@@ -22,8 +25,6 @@ file of its own (`--only` takes the names on the left):
 - live    3b. bench/live_bench.py: subscribers of one dataset against one waiter.
 - load     4. bench/load.py: N concurrent MCP sessions against one budget.
 - fleet   4b. bench/fleet_bench.py: replicas sharing one budget in Redis.
-- memory   7. bench/memory.py: peak memory of a worst-case upstream body (a gzip
-              bomb, a huge body) and of 1,000 idle HTTP sessions.
 - imports  5. bench/import_time.py: where the start-up goes (not on --quick).
 
 Shared by the sections: bench/common.py (plan, commands, statistics, tables),
@@ -75,13 +76,13 @@ class Section:
 
 SECTIONS: dict[str, Section] = {
     "start": Section("1", "cold start", cold_start.TITLE, cold_start.run),
+    "memory": Section("7", "memory", memory.TITLE, memory.run),  # early: see bench/spawn.py
     "latency": Section("2", "call latency", latency.TITLE, latency.run),
     "peer": Section("6", "peer and command line", peer.TITLE, peer.run),
     "wait": Section("3", "waiting", "3. Waiting", scripts.run_wait),
     "live": Section("3b", "subscriptions", "3b. Subscriptions against one waiter", scripts.run_live),
     "load": Section("4", "load", load.TITLE, load.run),
     "fleet": Section("4b", "fleet", "4b. A fleet of replicas sharing one budget in Redis", scripts.run_fleet),
-    "memory": Section("7", "memory", memory.TITLE, memory.run),
     "imports": Section("5", "import time", import_time.TITLE, import_time.run),
 }
 FULL_ONLY = ("imports",)  # left out of --quick
@@ -188,7 +189,7 @@ def run_sections(plan: Plan, args: argparse.Namespace, log_dir: Path, emit: Call
             procs, plan, commands(env, sandbox.url, log_dir, args.baseline_pd_mcp), sandbox, args.quick
         )
         targets: list[Target] = []
-        for key in args.sections:
+        for key in [k for k in SECTIONS if k in args.sections]:  # in SECTIONS order, whatever --only says
             section = SECTIONS[key]
             print(
                 f"{section.number}. {section.progress} ... (at {time.monotonic() - began:.0f} s)",

@@ -3,11 +3,19 @@
 Why shared: the cold-start, peer, import-time and memory sections all time or
 weigh a fresh process the same way (wall time to the last awaited answer, peak
 RSS from wait4), so their figures can be set side by side.
+
+The floor of wait4's peak: Linux carries the high-water mark of the address
+space a process had before exec into its figure, and Python starts children
+with vfork, so a child's ru_maxrss is never below the bench's own peak RSS at
+spawn. A run whose figure is at that floor is marked (`Variant.floored`) and
+shown as "≤"; sections that weigh servers run before the ones that grow the
+bench (latency, load).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -34,6 +42,7 @@ class Variant:
     rss_kib: list[int] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)  # stdout lines after the last awaited answer
     fresh_cache: bool = False  # a new, empty XDG_CACHE_HOME for every run: pd-mcp's very first start
+    floored: bool = False  # a peak RSS at the bench's own peak: the child's is at most that (see above)
 
 
 def run_once(procs: Processes, v: Variant) -> tuple[float, int]:
@@ -43,16 +52,27 @@ def run_once(procs: Processes, v: Variant) -> tuple[float, int]:
     if v.fresh_cache:
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=procs.log_dir))
         env = {**env, "XDG_CACHE_HOME": str(cache)}
+    floor = own_peak_kib()
     started = time.perf_counter()
     proc = procs.spawn(v.key, v.argv, env)
     try:
-        if v.script is None:
-            return _run_to_exit(proc, v, started)
-        return _play(procs, proc, v, started)
+        elapsed, peak = _run_to_exit(proc, v, started) if v.script is None else _play(procs, proc, v, started)
+        v.floored = v.floored or peak <= floor
+        return elapsed, peak
     finally:
         procs.stop(proc)
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
+
+
+def own_peak_kib() -> int:
+    """The bench's own peak RSS so far (KiB): the floor of a child's wait4 figure."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def mib(v: Variant, kib: float) -> str:
+    """A peak RSS in MiB, "≤" when the variant's figure was at the floor."""
+    return ("≤ " if v.floored else "") + f"{kib / 1024:.1f}"
 
 
 def _run_to_exit(proc: Any, v: Variant, started: float) -> tuple[float, int]:
