@@ -53,6 +53,11 @@ def sandbox_config(base_url: str = SANDBOX_BASE, version: str = "v2", **kw: Any)
     return make_config(version, base_url=base_url, user_id=SANDBOX_USER_ID, api_key=SANDBOX_API_KEY, **kw)
 
 
+async def no_sleep(_seconds: float) -> None:
+    """A client's sleep that returns at once: retries and backoff without waiting."""
+    return None
+
+
 def text_of(result: Any) -> str:
     """The text blocks of a tool result, joined by newlines."""
     return "\n".join(block.text for block in result.content if getattr(block, "type", None) == "text")

@@ -27,7 +27,7 @@ import httpx
 import mcp
 import pytest
 from aiolimiter import AsyncLimiter
-from support import sandbox_config, text_of
+from support import no_sleep, sandbox_config, text_of
 
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.sandbox import Sandbox, SandboxOptions, running_sandbox
@@ -72,10 +72,6 @@ class SteppedClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def no_sleep(_seconds: float) -> None:
-    return None
 
 
 def fast_runtime(

@@ -32,7 +32,7 @@ import respx
 from aiolimiter import AsyncLimiter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support import CANARY_KEY, make_config, text_of
+from support import CANARY_KEY, make_config, no_sleep, text_of
 
 from pd_mcp.client import MAX_COUNT, PowerdrillClient
 from pd_mcp.clock import FakeClock
@@ -49,10 +49,6 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow],
 
 def config(version: str = "v2") -> ApiConfig:
     return make_config(version, base_url=BASE_URL, user_id="fuzz-user")
-
-
-async def no_sleep(_seconds: float) -> None:
-    return None
 
 
 @dataclass

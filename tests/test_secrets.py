@@ -36,7 +36,7 @@ import pytest
 import uvicorn
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
-from support import CANARY_KEY, make_config, text_of
+from support import CANARY_KEY, make_config, no_sleep, text_of
 
 from pd_mcp import errors, settings
 from pd_mcp.client import PowerdrillClient
@@ -146,10 +146,6 @@ def unreachable_url() -> Iterator[str]:
 
 def config(base_url: str = "http://echo.test", **kw: Any) -> ApiConfig:
     return make_config(base_url=base_url, user_id=USER_ID, **kw)
-
-
-async def no_sleep(_seconds: float) -> None:
-    return None
 
 
 def quick_client(cfg: ApiConfig, transport: httpx.AsyncBaseTransport | None = None) -> PowerdrillClient:
