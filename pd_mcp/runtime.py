@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from pd_mcp.drain import Drain
@@ -37,8 +37,12 @@ class Runtime:
         config: ApiConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        settings_update: Mapping[str, object] | None = None,
     ) -> None:
+        """`config` is used as given; else the environment is read on first use, with
+        `settings_update` (field → value, as `settings.Settings`) replacing what it says."""
         self._config = config
+        self._settings_update = dict(settings_update or {})
         self._transport = transport
         self.clock = clock
         self.drain = Drain()
@@ -61,7 +65,7 @@ class Runtime:
             from pd_mcp import settings
             from pd_mcp.client import PowerdrillClient
 
-            config = self._config or settings.load().resolve()
+            config = self._config or settings.load().model_copy(update=self._settings_update).resolve()
             self._client = PowerdrillClient(config, transport=self._transport)
         return self._client
 

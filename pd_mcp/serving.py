@@ -7,9 +7,8 @@ which must claim the wire before it imports this module, and HTTP from `serve`.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
@@ -20,15 +19,14 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
     from pd_mcp.commandline.options import Options
-    from pd_mcp.settings import ApiConfig
 
 
 @contextlib.asynccontextmanager
 async def assembled(*, sandbox: bool) -> AsyncIterator[tuple[Runtime, MCPServer]]:
     """The runtime and the server on it, behind the simulated API when `sandbox`; all closed after."""
     async with anyio.create_task_group() as tg:
-        config = await _start_sandbox(tg) if sandbox else None
-        runtime = Runtime(config=config)
+        update = await _start_sandbox(tg) if sandbox else None
+        runtime = Runtime(settings_update=update)
         try:
             yield runtime, build_server(runtime)
         finally:
@@ -55,12 +53,16 @@ async def serve(options: Options) -> int:
     return 0  # only reached when the task group swallowed a cancellation
 
 
-async def _start_sandbox(tg: TaskGroup) -> ApiConfig:
-    """Start the simulated API on a free loopback port and return a config that points at it."""
+async def _start_sandbox(tg: TaskGroup) -> dict[str, object]:
+    """Start the simulated API on a free loopback port; the settings that point the client at it.
+
+    Only the URL, user id and key are replaced: the rest (`POWERDRILL_API_VERSION`,
+    the request budget, the timeout) is read from the environment and checked as
+    without `--sandbox`, so a wrong value is reported the same way.
+    """
     from pydantic import SecretStr
 
     from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, SandboxOptions, serve_sandbox
-    from pd_mcp.settings import ApiConfig
 
     ready = anyio.Event()
     where: list[str] = []
@@ -74,9 +76,4 @@ async def _start_sandbox(tg: TaskGroup) -> ApiConfig:
 
     tg.start_soon(run)
     await ready.wait()
-    version: Literal["v1", "v2"] = (
-        "v1" if os.environ.get("POWERDRILL_API_VERSION", "").strip().lower() == "v1" else "v2"
-    )
-    return ApiConfig(
-        base_url=where[0], api_version=version, user_id=SANDBOX_USER_ID, api_key=SecretStr(SANDBOX_API_KEY)
-    )
+    return {"api_url": where[0], "user_id": SANDBOX_USER_ID, "api_key": SecretStr(SANDBOX_API_KEY)}
