@@ -670,3 +670,8 @@ OUT_OF_DESCRIPTORS = (
     "out of file descriptors (%s): new connections wait until some close; raise the limit "
     "(ulimit -n) or lower PD_MCP_HTTP_MAX_CONNECTIONS"
 )
+
+# The JSON-RPC error for a request line the SDK cannot read (it would drop it and the host would wait).
+INVALID_REQUEST_MESSAGE = (
+    "Invalid request: not an MCP JSON-RPC 2.0 request (a string method and, if any, object params)"
+)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+    from mcp_types import JSONRPCError
 
     from pd_mcp.handshake import EarlyAnswers
 
@@ -176,8 +177,8 @@ class Wire:
             self._put(_EOF)
 
     def _maybe_answer(self, line: bytes) -> None:
-        try:
-            message = json.loads(line)
+        try:  # decoded first: json.loads(bytes) skips a byte-order mark, which the SDK's parser refuses
+            message = json.loads(line.decode("utf-8"))
         except ValueError:
             return
         assert self.early is not None
@@ -250,7 +251,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
     out_send, out_receive = anyio.create_memory_object_stream[Any](math.inf)
 
     async def pump_in() -> None:
-        await _pump_in(wire, in_send, open_requests)
+        await _pump_in(wire, in_send, out_send, open_requests)
         # Every real request is answered; what is left only listens, and ends with the input.
         serving.cancel()
 
@@ -272,7 +273,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         tg.cancel_scope.cancel()
 
 
-async def _pump_in(wire: Wire, in_send: Any, open_requests: _OpenRequests) -> None:
+async def _pump_in(wire: Wire, in_send: Any, out_send: Any, open_requests: _OpenRequests) -> None:
     """Hand stdin's messages to the SDK, noting open requests; at its end wait for their answers."""
     import anyio
     from mcp.shared.message import SessionMessage
@@ -285,8 +286,12 @@ async def _pump_in(wire: Wire, in_send: Any, open_requests: _OpenRequests) -> No
                 break
             try:
                 message = jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except Exception as exc:  # the SDK answers a malformed line itself
-                await in_send.send(exc)
+            except Exception as exc:
+                refusal = _refusal(line, wire.answered)
+                if refusal is None:  # the SDK drops what it cannot read (it has no id to answer)
+                    await in_send.send(exc)
+                else:  # a request with an id the SDK would drop: refused, so the host does not hang
+                    await out_send.send(SessionMessage(refusal))
                 continue
             if isinstance(message, JSONRPCRequest) and message.method not in _LISTENING:
                 open_requests.opened(message.id)
@@ -331,6 +336,28 @@ def _log() -> Any:
     import logging
 
     return logging.getLogger("pd_mcp.stdio")
+
+
+def _refusal(line: bytes, answered: dict[Any, Any]) -> JSONRPCError | None:
+    """JSON-RPC's -32600 for a line the SDK cannot read that is still a request with a usable id
+    (`params` not an object, say); None for anything else, or an id already answered early."""
+    from mcp_types import ErrorData, JSONRPCError
+    from mcp_types.jsonrpc import INVALID_REQUEST
+
+    from pd_mcp.messages import INVALID_REQUEST_MESSAGE
+
+    try:
+        message = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or "method" not in message:
+        return None
+    ident = message.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, str | int) or ident in answered:
+        return None
+    return JSONRPCError(
+        jsonrpc="2.0", id=ident, error=ErrorData(code=INVALID_REQUEST, message=INVALID_REQUEST_MESSAGE)
+    )
 
 
 async def _warm_up() -> None:

@@ -2,7 +2,8 @@
 
 Properties, with and without a fast-start recording on disk: the process never dies (it
 exits 0 once stdin closes), stdout carries only JSON, no request id is answered twice, and
-every request that was not cancelled is answered. With a recording, no early answer ever
+every request that was not cancelled is answered (one the SDK cannot read, `params` not an
+object say, with JSON-RPC's -32600). With a recording, no early answer ever
 differs from the SDK's (the recording would be deleted). Upstream is the built-in sandbox
 (`pd-mcp serve --sandbox`), so nothing leaves the machine.
 
@@ -125,21 +126,18 @@ def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[
             message = {"jsonrpc": "2.0", "id": ident, "method": method}
             if params is not None:
                 message["params"] = params
-            if params is None or isinstance(params, dict):  # MCP's requests: params an object, if any
-                sent.append(ident)
-            else:  # not a request the SDK can read (it answers nothing); its id is not reused
-                sent.append(None)
+            sent.append(ident)  # params not an object too: pd-mcp refuses it (-32600) by its id
             out.append(json.dumps(message).encode())
         elif kind == "initialized":
             out.append(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
-        elif kind == "cancel" and (readable := [i for i in sent if i is not None]):
-            target = readable[value % len(readable)]
+        elif kind == "cancel" and sent:
+            target = sent[value % len(sent)]
             cancelled.add(target)
             notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": target}}
             out.append(json.dumps(notice).encode())
         elif kind == "junk":
             out.append(value)
-    return b"".join(line + b"\n" for line in out), set(sent) - {None}, cancelled
+    return b"".join(line + b"\n" for line in out), set(sent), cancelled
 
 
 def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> None:
@@ -211,3 +209,49 @@ def test_with_a_recording_the_server_never_dies_and_answers_each_request_once(
 @given(sessions=st.lists(_SESSION, min_size=SESSIONS_PER_EXAMPLE, max_size=SESSIONS_PER_EXAMPLE))
 def test_without_a_recording_the_server_never_dies_and_answers_each_request_once(sessions: list[Any]) -> None:
     _run(sessions, {"PD_MCP_PRELOAD": "0"})
+
+
+@pytest.mark.parametrize("preload", ["1", "0"])
+def test_a_request_the_sdk_cannot_read_is_refused_by_its_id_not_dropped(
+    recording: dict[str, str], preload: str
+) -> None:
+    """The SDK drops a line it cannot validate, so a host would wait for ever; pd-mcp answers -32600."""
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ["not", "an", "object"]},
+        {"jsonrpc": "1.0", "id": "x", "method": "ping"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ]
+    data = "".join(json.dumps(m) + "\n" for m in lines).encode()
+    env = {**os.environ, **recording, "PD_MCP_PRELOAD": preload}
+    done = subprocess.run(
+        [PD_MCP, "serve", "--sandbox"], input=data, capture_output=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    answers = {m["id"]: m for m in map(json.loads, done.stdout.decode().splitlines())}
+    assert answers[1]["error"]["code"] == -32600 and answers["x"]["error"]["code"] == -32600
+    assert "object params" in answers[1]["error"]["message"]
+    assert set(answers) == {1, "x", 2}
+
+
+def test_a_byte_order_mark_before_initialize_gets_no_early_answer(recording: dict[str, str]) -> None:
+    """Python's json skips a BOM in bytes, the SDK's parser refuses the line: no early success either."""
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "f", "version": "0"},
+        },
+    }
+    data = b"\xef\xbb\xbf" + json.dumps(hello).encode() + b"\n"
+    outputs = []
+    for preload in ("1", "0"):
+        env = {**os.environ, **recording, "PD_MCP_PRELOAD": preload}
+        done = subprocess.run(
+            [PD_MCP, "serve", "--sandbox"], input=data, capture_output=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
