@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import random
+import re
 import ssl
 import time
 import uuid
@@ -455,6 +456,7 @@ def classify(status: int, content: bytes, headers: Mapping[str, str], trace_id: 
         # "HTTP 200" next to "error" reads as a contradiction: a 200 answer shows only its code.
         http = f"HTTP {status}" if status != 200 else ""
         detail = ", ".join(p for p in (http, f"code {code}" if code is not None else "") if p)
+        said = _unless_repeated(said, meaning)
         text = f"Powerdrill answered with an error: {meaning} ({detail}){said}."
         raise cls(text, status=status, code=code, trace_id=trace_id, retry_after=retry_after)
 
@@ -571,6 +573,24 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _unless_repeated(said: str, label: str) -> str:
+    """`said` without what repeats `label`: nothing when all its words are in the label, and
+    without a leading `bad credentials:` the label starts with too."""
+    if not said:
+        return ""
+    quoted = said[len(': "') : -1]
+    if set(_words(quoted)) <= set(_words(label)):
+        return ""
+    head, colon, rest = quoted.partition(":")
+    if colon and rest.strip() and _words(label)[: len(_words(head))] == _words(head):
+        return f': "{rest.strip()}"'
+    return said
 
 
 def _said(message: object) -> str:

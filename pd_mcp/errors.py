@@ -50,9 +50,16 @@ class ConfigError(PdMcpError):
 class InvalidArgument(PdMcpError):
     """A tool argument is not allowed; nothing was sent to Powerdrill."""
 
-    def __init__(self, argument: str, message: str) -> None:
+    def __init__(self, argument: str, message: str, *, missing: bool = False) -> None:
         super().__init__(message)
         self.argument = argument
+        # True when the argument was not given at all (its texts differ from a wrong value's).
+        self.missing = missing
+
+    @property
+    def text_key(self) -> str:
+        """The key of this error's texts in `pd_mcp.messages` (`dataset_id:missing` when not given)."""
+        return f"{self.argument}:missing" if self.missing else self.argument
 
 
 class UpstreamError(PdMcpError):

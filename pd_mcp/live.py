@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,9 +28,16 @@ from anyio.abc import TaskGroup
 
 from pd_mcp.clock import Clock, RealClock
 from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
-from pd_mcp.messages import SUBSCRIBE_INSTEAD, SUBSCRIBE_NOT_SERVING, not_our_resource, subscribe_too_many
+from pd_mcp.messages import (
+    SUBSCRIBE_INSTEAD,
+    SUBSCRIBE_NOT_SERVING,
+    not_our_resource,
+    subscribe_instead,
+    subscribe_too_many,
+)
 from pd_mcp.models import Counts
 from pd_mcp.schedule import Observation, PollSchedule
+from pd_mcp.validation import DATASET_ID_PATTERN
 from pd_mcp.validation import dataset_id as check_dataset_id
 from pd_mcp.verdict import verdict
 
@@ -63,10 +71,22 @@ def status_uri(dataset_id: str) -> str:
     return f"{URI_PREFIX}{dataset_id}{URI_SUFFIX}"
 
 
+def _id_in(uri: object) -> str | None:
+    """The valid dataset id right after `powerdrill://datasets/` in a URI pd-mcp does not serve."""
+    if not isinstance(uri, str) or not uri.startswith(URI_PREFIX):
+        return None
+    segment = uri[len(URI_PREFIX) :].split("/", 1)[0]
+    return segment if re.fullmatch(DATASET_ID_PATTERN, segment) and segment not in (".", "..") else None
+
+
 def dataset_of(uri: str) -> str:
     """The dataset id of a status URI, or `InvalidArgument` naming what is wrong with it."""
     if not isinstance(uri, str) or not uri.startswith(URI_PREFIX) or not uri.endswith(URI_SUFFIX):
-        raise InvalidArgument("uri", not_our_resource(str(uri)[:200]))
+        error = InvalidArgument("uri", not_our_resource(str(uri)[:200]))
+        named = _id_in(uri)
+        if named:
+            error.next_step = subscribe_instead(named)
+        raise error
     return check_dataset_id(uri[len(URI_PREFIX) : -len(URI_SUFFIX)])
 
 

@@ -52,15 +52,18 @@ wait_for_dataset_sync. `partially_failed`: start only if the user agrees to leav
 sources out. `failed` or `empty`: do not start; tell the user (failed files may need to be replaced \
 or re-added in Powerdrill; an empty dataset needs files).
 3. When a wait times out: call it again while sources are still finishing; stop and tell the \
-user after a wait in which none finished, or after two timed-out waits in a row.
+user after a wait in which none finished, or after two timed-out waits in a row. A wait cut short \
+by a server restart (`cut_short_by_restart: true`) is exempt from both stop rules: call it again \
+once.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
 retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
 usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
-added or replaced, check again. Every result has a user_message: one plain sentence you can \
-pass on to the user as it is (an error result gives it as its last line, `user_message: ...`).
-If your host subscribes you to the resource powerdrill://datasets/{dataset_id}/status, you need not \
-wait: it is updated at every change and once when synchronizing is over; read it again then.\
+added or replaced, check again. Every result's text ends with a line `user_message: ...`: one \
+plain sentence you can pass on to the user as it is.
+Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: you need \
+not call wait_for_dataset_sync; after each update, read the resource and follow its verdict as in \
+step 2.\
 """
 
 GET_DESCRIPTION = """\
@@ -84,14 +87,16 @@ Wait until no data source of a Powerdrill dataset is still synchronizing, then r
 it when get_dataset_status says `syncing` (for example right after files were uploaded).
 
 It returns as soon as synchronizing is over, with the same verdict rules as \
-get_dataset_status, or at timeout_seconds (earlier if the server restarts) with `timed_out: true` \
-and the latest counts. \
+get_dataset_status, or at timeout_seconds with `timed_out: true` and the latest counts (earlier \
+if Powerdrill asks for a pause past the deadline, or if the server restarts). \
 After a timed-out wait: call again while sources are still finishing \
 (`finished_during_wait` > 0); stop and tell the user after a wait in which none finished, or \
-after two timed-out waits in a row. Do not start a job while `timed_out` is true.
+after two timed-out waits in a row. A wait cut short by a server restart \
+(`cut_short_by_restart: true`) is exempt from both stop rules: call again once. Do not start a \
+job while `timed_out` is true.
 
-Returns the fields of get_dataset_status plus timed_out, waited_seconds, polls and \
-finished_during_wait; sends progress notifications when given a progress token.
+Returns the fields of get_dataset_status plus timed_out, cut_short_by_restart, waited_seconds, \
+polls and finished_during_wait; sends progress notifications when given a progress token.
 """
 
 DATASET_ID_DESCRIPTION = (
@@ -103,11 +108,13 @@ TIMEOUT_DESCRIPTION = (
     "How long to wait at most, in seconds (1 to 900, default 45); most hosts end a call after about "
     "60 s unless progress keeps it alive. After a timed-out wait, call again while sources are still "
     "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
-    "or after two timed-out waits in a row."
+    "or after two timed-out waits in a row; a wait cut short by a server restart is exempt: call again once."
 )
 RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
 
 SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill dataset.)"
+# Folded into a line or a parenthesis that is already there, so it never adds a sentence.
+SIMULATED_FACT = "simulated sandbox data, not a real Powerdrill dataset"
 
 # --- verdicts ------------------------------------------------------------------------------------
 
@@ -170,15 +177,21 @@ def headline(dataset_id: str, counts: Counts, failed_names: Sequence[str] = (), 
         case "empty":
             return f"{ds} has no data sources yet."
         case "ready":
-            every = "its only data source is" if t == 1 else f"all {t} data sources are"
-            return f"{ds} is ready: {every} synchronized."
+            return f"{ds} is ready: {_every(t, 'data source')} synchronized."
         case "syncing":
             return f"{ds} is still synchronizing: {_counts_phrase(counts, failed_names, missing)}."
         case "failed":
-            every = "its only data source" if t == 1 else f"all {t} data sources"
+            every = _every(t, "data source").rsplit(" ", 1)[0]
             return f"{ds} cannot be analysed: {every} failed to synchronize{names}."
         case _:
             return f"{ds} is only partly usable: {s} of {_sources(t)} synchronized and {f} failed{names}."
+
+
+def _every(n: int, noun: str) -> str:
+    """`its only file is` / `both files are` / `all 5 files are`."""
+    if n == 1:
+        return f"its only {noun} is"
+    return f"both {noun}s are" if n == 2 else f"all {n} {noun}s are"
 
 
 def _still_synchronizing(k: int) -> str:
@@ -208,10 +221,11 @@ def _next_step(counts: Counts, named: bool = True) -> str:
             )
         case "failed":
             may = "it may" if t == 1 else "they may"
+            were = "the file was" if t == 1 else "the files were"
             return (
                 "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
                 f"this. Tell the user {_which_failed(f, named)} ({may} need to be replaced or re-added in "
-                "Powerdrill), then check again."
+                f"Powerdrill), then check again once the user says {were} replaced or re-added."
             )
         case _:
             read = "the one synchronized source" if s == 1 else f"the {s} synchronized sources"
@@ -253,8 +267,7 @@ def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) ->
                 f"Dataset {dataset_id} has no files yet, so there is nothing to analyse until some are added."
             )
         case "ready":
-            every = "its only file is" if t == 1 else f"all {t} files are"
-            return f"Dataset {dataset_id} is ready: {every} synchronized and can be analysed."
+            return f"Dataset {dataset_id} is ready: {_every(t, 'file')} synchronized and can be analysed."
         case "syncing":
             still = " after this wait" if timed_out else ""
             return (
@@ -267,8 +280,9 @@ def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) ->
                     f"The only file in dataset {dataset_id} could not be synchronized, so the dataset cannot "
                     "be analysed as it is; replacing or re-adding the file in Powerdrill may help."
                 )
+            none = "Neither of the 2 files" if t == 2 else f"None of the {t} files"
             return (
-                f"None of the {t} files in dataset {dataset_id} could be synchronized, so the dataset cannot "
+                f"{none} in dataset {dataset_id} could be synchronized, so the dataset cannot "
                 "be analysed as it is; replacing or re-adding them in Powerdrill may help."
             )
         case _:
@@ -323,31 +337,32 @@ def come_back_rule(seconds: float) -> str:
             "stop and tell the user Powerdrill is busy; check again only when the user asks."
         )
     return (
-        f"Powerdrill asked for a {wait} s pause before the next request, longer than this wait had left, "
-        f"so call {WAIT_TOOL} again with timeout_seconds of at least {longer} (pd-mcp sits out the "
-        "pause within that wait)."
+        f"Powerdrill asked for a {wait} s pause, longer than this wait had left, so call {WAIT_TOOL} "
+        f"again with timeout_seconds of at least {longer} (pd-mcp sits out the pause within it); this "
+        "wait counts as a timed-out wait, so if the next one also times out, stop and tell the user."
     )
 
 
 def restarting_message(
     dataset_id: str, counts: Counts, waited: float, failed_names: Sequence[str] = (), missing: str = ""
 ) -> str:
-    """A wait cut short because the server is restarting (the drain); `timed_out` is true."""
+    """A wait cut short because the server is restarting (the drain); `timed_out` and
+    `cut_short_by_restart` are true."""
     return (
-        f"This wait was cut short after {waited:.0f} s because the pd-mcp server is restarting (hence "
-        f"timed_out is true); dataset {dataset_id} is still synchronizing: "
-        f"{_counts_phrase(counts, failed_names, missing)}. Do not start a Powerdrill job yet. "
-        f"Call {WAIT_TOOL} again; a wait cut short by a restart does not count toward the two "
-        "timed-out waits in a row."
+        f"This wait was cut short after {waited:.0f} s because the pd-mcp server is restarting; dataset "
+        f"{dataset_id} is still synchronizing: {_counts_phrase(counts, failed_names, missing)}. "
+        "Do not start a Powerdrill job yet. "
+        f"Call {WAIT_TOOL} again once (a wait cut short by a restart is exempt from the stop rules); if "
+        "that one is also cut short, stop and tell the user."
     )
 
 
 NAMES_NOT_IN_TIME = "the wait's deadline came first"
 # A poll whose deadline came while it still queued for pd-mcp's own request budget (not Powerdrill's fault).
 BUDGET_QUEUE_TIMED_OUT = (
-    "no request was sent to Powerdrill: the wait's deadline came while the request still queued for "
-    "pd-mcp's own request budget (PD_MCP_RATE_LIMIT per second, shared by every call in flight), so "
-    "Powerdrill is not at fault"
+    "the last request never left pd-mcp's own queue: the wait's deadline came while it still waited "
+    "for pd-mcp's own request budget (PD_MCP_RATE_LIMIT per second, shared by every call in flight), "
+    "so Powerdrill is not at fault"
 )
 NO_ANSWER_BY_DEADLINE = "Powerdrill did not answer before the wait's deadline."
 
@@ -374,10 +389,11 @@ def wait_line(waited: float, polls: int, timed_out: bool, finished: int) -> str:
     return f"Waited {waited:.1f} s with {checks}: {outcome}; {ended} finished during the wait."
 
 
-def checked_line(trace_id: str | None, checked_at: str, api_version: str) -> str:
-    """The text block's last line: the trace id, when, and which API version."""
+def checked_line(trace_id: str | None, checked_at: str, api_version: str, simulated: bool = False) -> str:
+    """The text block's line: the trace id, when, which API version, and whether it was the sandbox."""
     trace = f"Powerdrill trace id: {trace_id}. " if trace_id else ""
-    return f"{trace}Checked at {checked_at} (API {api_version})."
+    sandbox = f"; {SIMULATED_FACT}" if simulated else ""
+    return f"{trace}Checked at {checked_at} (API {api_version}{sandbox})."
 
 
 # --- the command line's human lines (pd-mcp status / wait) ----------------------------------------
@@ -429,6 +445,48 @@ def cli_next_step(verdict: str, dataset_id: str, timed_out: bool, synched: int, 
     return "Not usable: add files to the dataset in Powerdrill first."
 
 
+# --- argument checks (pd_mcp.validation raises InvalidArgument with these) ----------------------
+
+
+def wrong_type(name: str, wanted: str, got: str) -> str:
+    return f"{name} must be {wanted}, not {got}."
+
+
+def invalid_dataset_id(problem: str, most: int) -> str:
+    return (
+        f"dataset_id is not valid ({problem}): a Powerdrill dataset id is 1 to {most} characters of "
+        "letters, digits, '-', '_' and '.', as Powerdrill shows it."
+    )
+
+
+def id_problem_empty(value: str) -> str:
+    return "it is empty" if not value else "it is only blank space"
+
+
+def id_problem_long(length: int, most: int) -> str:
+    return f"it is {length} characters long, more than {most}"
+
+
+def id_problem_dots(value: str) -> str:
+    return f"{value!r} is not a dataset id"
+
+
+def id_problem_char(bad: str) -> str:
+    return f"it contains {bad!r}"
+
+
+def timeout_out_of_range(low: float, high: float, value: object) -> str:
+    return f"timeout_seconds must be between {low:g} and {high:g} seconds, not {value!r}."
+
+
+def unexpected_arguments(names: str, tool: str, takes: str) -> str:
+    return f"unexpected argument {names}: {tool} takes only {takes}."
+
+
+def argument_required(name: str) -> str:
+    return f"{name} is required: the Powerdrill dataset id to check."
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 ERROR_CONSEQUENCE = "Readiness is now unknown, so do not start a Powerdrill job yet."
@@ -443,7 +501,7 @@ _CONFIG_FIX = (
 # uses its nearest base class's. Every class in errors.py has an entry (a test checks).
 ERROR_NEXT_STEP: dict[str, str] = {
     "PdMcpError": "Call again at most once; if it fails again, tell the user the check failed.",
-    "ConfigError": f"Ask the user to fix the variable named above {_CONFIG_FIX}.",
+    "ConfigError": f"Ask the user to fix each variable named above {_CONFIG_FIX}.",
     "InvalidArgument": "Ask the user for the exact value; do not guess one.",
     "UpstreamError": "Tell the user what Powerdrill answered; calling again with the same id will not help.",
     "AuthenticationError": (
@@ -453,7 +511,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
     "PermissionDenied": (
         "This API key cannot read that dataset (it may belong to another Powerdrill project, or the id "
         "may be mistyped): ask the user to confirm the id, or to set the key of the dataset's project "
-        f"{_CONFIG_FIX}; calling again will not help."
+        f"{_CONFIG_FIX}; calling again with the same id and settings will not help."
     ),
     "DatasetNotFound": (
         "Ask the user for the exact dataset id, not its name (do not guess one); it must belong to the "
@@ -465,7 +523,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "RateLimited": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user "
-        "Powerdrill is busy and check later."
+        "Powerdrill is busy and that you can check again when they ask in a few minutes."
     ),
     "UpstreamUnavailable": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user Powerdrill "
@@ -477,7 +535,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "RequestTimedOut": (
         "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
-        "check later."
+        "that you can check again when they ask in a few minutes."
     ),
     "BudgetTimedOut": (
         "Call again at most once, with fewer calls in flight at the same time (wait for one dataset at "
@@ -496,6 +554,7 @@ INVALID_NEXT_STEP: dict[str, str] = {
         "Ask the user for the exact dataset id as Powerdrill shows it (do not guess or shorten one); "
         "if they gave a dataset name, ask for its id."
     ),
+    "dataset_id:missing": "Call again with dataset_id (ask the user for it only if you do not have it).",
     "timeout_seconds": f"Call {WAIT_TOOL} again with timeout_seconds between 1 and 900 (45 is the default).",
     "arguments": f"Call again with only dataset_id ({WAIT_TOOL} also takes timeout_seconds).",
     "unexpected": (
@@ -522,7 +581,8 @@ ERROR_USER_MESSAGE: dict[str, str] = {
         "{subject} is ready for analysis."
     ),
     "UpstreamError": (
-        "Powerdrill refused to report on {subject}, so it is not known whether it is ready for analysis."
+        "Powerdrill returned an unexpected error for {subject}, so it is not known whether it is ready "
+        "for analysis."
     ),
     "AuthenticationError": (
         "Powerdrill did not accept the API key or user id that pd-mcp is set up with, so {subject} could "
@@ -557,8 +617,8 @@ ERROR_USER_MESSAGE: dict[str, str] = {
         "later."
     ),
     "BudgetTimedOut": (
-        "Too many checks were running at once, so {subject} was not checked in time (Powerdrill was not "
-        "asked); it is worth trying again with fewer at a time."
+        "Too many checks were running at once in pd-mcp, so {subject} was not checked in time; it is not "
+        "known yet whether it is ready for analysis."
     ),
     "Redirected": (
         "The Powerdrill address pd-mcp is set up with looks wrong, so {subject} could not be checked; it "
@@ -575,6 +635,10 @@ INVALID_USER_MESSAGE: dict[str, str] = {
     "dataset_id": (
         "That dataset id is not one Powerdrill could have given, so nothing was checked; please give the "
         "dataset's exact id as Powerdrill shows it (not its name)."
+    ),
+    "dataset_id:missing": (
+        "No dataset id was given, so nothing was checked; please give the dataset's exact id as "
+        "Powerdrill shows it (not its name)."
     ),
 }
 
@@ -629,6 +693,14 @@ SUBSCRIBE_BAD_URI_STEP = (
     "Subscribe again to powerdrill://datasets/{dataset_id}/status (pd-mcp's only resource) with the "
     f"exact dataset id (ask the user for it; do not guess one), or call {WAIT_TOOL}."
 )
+
+
+def subscribe_instead(dataset_id: str) -> str:
+    """The next step for a refused URI that names a valid dataset id: the exact URI to use."""
+    return (
+        f"Subscribe to powerdrill://datasets/{dataset_id}/status instead (pd-mcp's only resource), or "
+        f"call {WAIT_TOOL}."
+    )
 
 
 def subscribe_too_many(following: int, most: int) -> tuple[str, str]:

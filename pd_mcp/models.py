@@ -82,7 +82,9 @@ class DatasetStatus(BaseModel):
     invalid_count: int = Field(description="data sources that failed to synchronize")
     total_count: int = Field(description="the sum of the three counts")
     verdict: Verdict = Field(description="ready, syncing, partially_failed, failed or empty")
-    ready: bool = Field(description="true only when every data source is synchronized and there is one")
+    ready: bool = Field(
+        description="true only when every data source is synchronized and there is at least one"
+    )
     message: str = Field(
         description="for the assistant: the state, whether a Powerdrill job can start, and the next step"
     )
@@ -112,8 +114,13 @@ class WaitResult(DatasetStatus):
     """The readiness of one dataset after waiting (`wait_for_dataset_sync`)."""
 
     timed_out: bool = Field(
-        description="the wait ended (at its deadline, or earlier when the server restarts) with data "
-        "sources still synchronizing: do not start a Powerdrill job"
+        description="the wait ended (at its deadline, or earlier when Powerdrill asked for a pause past "
+        "it or the server restarts) with data sources still synchronizing: do not start a Powerdrill job"
+    )
+    cut_short_by_restart: bool = Field(
+        default=False,
+        description="the wait was cut short by a pd-mcp server restart (timed_out is true too); such a "
+        "wait is exempt from the stop rules: call again once",
     )
     waited_seconds: float = Field(description="time spent in the call, in seconds")
     polls: int = Field(description="status requests made")

@@ -17,7 +17,7 @@ from pd_mcp.messages import (
     ERROR_CONSEQUENCE,
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
-    SIMULATED_NOTE,
+    SIMULATED_FACT,
     bug_message,
     bug_user_message,
     checked_line,
@@ -80,7 +80,6 @@ def build_status(
     """
     counts = answer.counts
     text = text or verdict_message(dataset_id, counts, [s.name for s in failed], missing)
-    notes = " ".join(n for n in (text, SIMULATED_NOTE if answer.simulated else "") if n)
     v = verdict(counts)
     return DatasetStatus(
         dataset_id=dataset_id,
@@ -90,7 +89,7 @@ def build_status(
         total_count=counts.total,
         verdict=v,
         ready=v == "ready",
-        message=notes,
+        message=text,
         user_message=user_text or user_message(dataset_id, counts),
         failed_sources=failed,
         failed_sources_total=counts.invalid,
@@ -111,7 +110,8 @@ async def dataset_status(client: PowerdrillClient, dataset_id: str) -> DatasetSt
 
 
 def render_text(report: DatasetStatus) -> str:
-    """The text block: the verdict sentence first, then the facts an assistant may quote."""
+    """The text block: the verdict sentence first, then the facts an assistant may quote, and last
+    the user's sentence (as an error result's text ends too)."""
     r = report
     lines = [
         r.message,
@@ -124,14 +124,15 @@ def render_text(report: DatasetStatus) -> str:
         )
     if isinstance(r, WaitResult):
         lines.append(wait_line(r.waited_seconds, r.polls, r.timed_out, r.finished_during_wait))
-    lines.append(checked_line(r.trace_id, r.checked_at, r.api_version))
+    lines.append(checked_line(r.trace_id, r.checked_at, r.api_version, r.simulated))
+    lines.append(user_line(r.user_message))
     return "\n".join(lines)
 
 
 def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check") -> str:
     """What went wrong (how hard pd-mcp tried, the trace id), that readiness is unknown, what to do."""
     if isinstance(exc, InvalidArgument):
-        step = INVALID_NEXT_STEP.get(exc.argument, exc.what_to_do)
+        step = INVALID_NEXT_STEP.get(exc.text_key) or INVALID_NEXT_STEP.get(exc.argument, exc.what_to_do)
         return f"{exc.message} {INVALID_CONSEQUENCE} {step}"
     subject = f"dataset {dataset_id}" if isinstance(dataset_id, str) and dataset_id else "the dataset"
     facts: list[str] = []
@@ -140,11 +141,11 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
             facts.append(gave_up(exc.attempts, exc.elapsed or 0, exc.attempt_limit))
         if exc.trace_id:
             facts.append(f"Powerdrill trace id {exc.trace_id}")
+        if exc.simulated:
+            facts.append(SIMULATED_FACT)
     said = exc.message.rstrip().rstrip(".")
     extra = f" ({'; '.join(facts)})" if facts else ""
     parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, exc.what_to_do]
-    if isinstance(exc, UpstreamError) and exc.simulated:
-        parts.append(SIMULATED_NOTE)
     return " ".join(parts)
 
 
@@ -162,7 +163,7 @@ def _valid_id(dataset_id: object) -> str | None:
 def error_result_text(exc: BaseException, dataset_id: object = None, action: str = "check") -> str:
     """The text of an `isError` result: the assistant's text, then the user's sentence on its own line."""
     if isinstance(exc, PdMcpError):
-        argument = exc.argument if isinstance(exc, InvalidArgument) else None
+        argument = exc.text_key if isinstance(exc, InvalidArgument) else None
         text = error_text(exc, dataset_id, action)
         user = user_error_message(type(exc), _valid_id(dataset_id), argument)
     else:

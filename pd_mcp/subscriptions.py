@@ -59,7 +59,8 @@ class _BusChannel:
 
 def _refuse(exc: PdMcpError) -> MCPError:
     """The JSON-RPC error of a refused subscription: state, consequence, next step."""
-    step = exc.what_to_do if isinstance(exc, SubscriptionRefused) else SUBSCRIBE_BAD_URI_STEP
+    known = isinstance(exc, SubscriptionRefused) or exc.next_step is not None
+    step = exc.what_to_do if known else SUBSCRIBE_BAD_URI_STEP
     return MCPError(INVALID_PARAMS, subscription_refused(exc.message, step))
 
 

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 
+from pd_mcp import messages as m
 from pd_mcp.errors import InvalidArgument
 
 DATASET_ID_MAX = 128
@@ -24,40 +25,33 @@ TIMEOUT_DEFAULT = 45.0
 def dataset_id(value: object) -> str:
     """Return `value` if it is a valid dataset id, else raise `InvalidArgument`."""
     if not isinstance(value, str):
-        raise InvalidArgument("dataset_id", f"dataset_id must be a string, not {type(value).__name__}.")
+        raise InvalidArgument("dataset_id", m.wrong_type("dataset_id", "a string", type(value).__name__))
     if _DATASET_ID.fullmatch(value) and value not in (".", ".."):
         return value
     if not value.strip():
-        problem = "it is empty" if not value else "it is only blank space"
+        problem = m.id_problem_empty(value)
     elif len(value) > DATASET_ID_MAX:
-        problem = f"it is {len(value)} characters long, more than {DATASET_ID_MAX}"
+        problem = m.id_problem_long(len(value), DATASET_ID_MAX)
     elif value in (".", ".."):
-        problem = f"{value!r} is not a dataset id"
+        problem = m.id_problem_dots(value)
     else:
         bad = next(c for c in value if not (c.isascii() and (c.isalnum() or c in "._-")))
-        problem = f"it contains {bad!r}"
-    raise InvalidArgument(
-        "dataset_id",
-        f"dataset_id is not valid ({problem}): a Powerdrill dataset id is 1 to {DATASET_ID_MAX} "
-        "characters of letters, digits, '-', '_' and '.', as Powerdrill shows it.",
-    )
+        problem = m.id_problem_char(bad)
+    raise InvalidArgument("dataset_id", m.invalid_dataset_id(problem, DATASET_ID_MAX))
 
 
 def timeout_seconds(value: object) -> float:
     """Return `value` as seconds if it is within 1 to 900, else raise `InvalidArgument`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgument(
-            "timeout_seconds", f"timeout_seconds must be a number of seconds, not {type(value).__name__}."
+            "timeout_seconds", m.wrong_type("timeout_seconds", "a number of seconds", type(value).__name__)
         )
     try:
         seconds = float(value)
     except OverflowError:
         seconds = math.inf
     if math.isnan(seconds) or not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:
-        raise InvalidArgument(
-            "timeout_seconds",
-            f"timeout_seconds must be between {TIMEOUT_MIN:g} and {TIMEOUT_MAX:g} seconds, not {value!r}.",
-        )
+        raise InvalidArgument("timeout_seconds", m.timeout_out_of_range(TIMEOUT_MIN, TIMEOUT_MAX, value))
     return seconds
 
 
@@ -76,17 +70,16 @@ def tool_arguments(tool: str, arguments: object) -> None:
         arguments = {}
     if not isinstance(arguments, dict):
         raise InvalidArgument(
-            "arguments", f"the arguments must be an object, not {type(arguments).__name__}."
+            "arguments", m.wrong_type("the arguments", "an object", type(arguments).__name__)
         )
     unknown = sorted(str(name) for name in arguments if name not in rules)
     if unknown:
         raise InvalidArgument(
-            "unexpected",
-            f"unexpected argument {', '.join(map(repr, unknown))}: {tool} takes only {' and '.join(rules)}.",
+            "unexpected", m.unexpected_arguments(", ".join(map(repr, unknown)), tool, " and ".join(rules))
         )
     for name in REQUIRED:
         if name not in arguments:
-            raise InvalidArgument(name, f"{name} is required: the Powerdrill dataset id to check.")
+            raise InvalidArgument(name, m.argument_required(name), missing=True)
     for name, check in rules.items():
         if name in arguments:
             check(arguments[name])

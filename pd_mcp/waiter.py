@@ -229,6 +229,7 @@ async def _finish(
     return WaitResult(
         **report.model_dump(),
         timed_out=timed_out,
+        cut_short_by_restart=restarting,
         waited_seconds=round(waited, 3),
         polls=polls,
         finished_during_wait=finished,

@@ -59,12 +59,12 @@ NUMBER_ERRORS = (
     re.compile(rf"(?<![\d.])(?:[02-9]|\d\d+) (?:[a-z]+ )?{_NOUN}\b(?!s)"),
     re.compile(r"\b(?:all|the|of the|only the|both) 1\b", re.IGNORECASE),
     re.compile(rf"\b1 (?:[a-z]+ )?{_NOUN} are\b"),
+    re.compile(r"\b(?:all|none of the) 2\b", re.IGNORECASE),  # "both" / "neither of the 2"
 )
 
 
 def sentences(text: str) -> list[str]:
-    """Split on sentence ends; quoted names and the simulated-data tag are not sentences."""
-    text = text.replace(messages.SIMULATED_NOTE, "")
+    """Split on sentence ends; quoted names are not sentences (the sandbox's tag is counted too)."""
     text = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "Q", text)
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
@@ -335,11 +335,16 @@ def test_text_block_lines_agree_in_number(polls: int, finished: int, timed_out: 
     assert "syncing" not in text.replace("Verdict: syncing", ""), text  # the vocabulary
 
 
-def test_a_wait_cut_short_by_a_restart_says_it_timed_out() -> None:
-    """The field says `timed_out: true`; the text must not say otherwise."""
-    text = messages.restarting_message("ds-7", Counts(1, 2, 0), 3.0)
-    assert "timed_out is true" in text and "does not count as a timed-out wait" not in text
-    assert "does not count toward the two timed-out waits in a row" in text
+def test_a_wait_cut_short_by_a_restart_is_exempt_once_and_the_rules_say_so() -> None:
+    """The text's exemption must be one the instructions and the wait's description grant, with a cap."""
+    text = messages.restarting_message("ds-7", Counts(1, 2, 0), 0.0)
+    check_model_text(text)
+    assert "again once" in text and "if that one is also cut short, stop and tell the user" in text
+    for rules in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION, messages.TIMEOUT_DESCRIPTION):
+        assert "exempt" in rules and "once" in rules
+    for rules in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION):
+        assert "cut_short_by_restart" in rules
+    assert "cut_short_by_restart" in WaitResult.model_fields
 
 
 def test_permission_covers_another_project() -> None:
@@ -354,7 +359,11 @@ def test_instructions_and_descriptions_carry_the_rules() -> None:
         assert "none finished" in text and "two timed-out waits in a row" in text
     assert "cannot run" in messages.INSTRUCTIONS and "ask them for the id" in messages.INSTRUCTIONS
     assert "never ask the user for an API key" in messages.INSTRUCTIONS
-    assert "an error result gives it as its last line, `user_message: ...`" in messages.INSTRUCTIONS
+    assert "Every result's text ends with a line `user_message: ...`" in messages.INSTRUCTIONS
+    # Subscriptions: only when updates actually arrive, and after each one.
+    assert "Only if you receive update notifications" in messages.INSTRUCTIONS
+    assert "after each update, read the resource" in messages.INSTRUCTIONS
+    assert "there is at least one" in WaitResult.model_fields["ready"].description  # type: ignore[operator]
     # `failed` and `empty` are outside the consent path.
     assert "`failed` or `empty`: do not start" in messages.INSTRUCTIONS
 
@@ -417,3 +426,127 @@ def test_a_pause_past_the_deadline_asks_for_a_longer_wait_never_for_sleeping(sec
         assert "stop and tell the user" in rule
     text = messages.timed_out_message("ds-7", Counts(1, 2, 0), 12.0, 1, come_back=seconds)
     check_model_text(text)
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_a_success_text_ends_with_the_user_sentence_as_an_error_text_does(case: str) -> None:
+    """A host that shows only the text block still shows the user's sentence (instructions promise it)."""
+    report = build_status("ds-7", _answer(COUNTS[case]), "v2", _failed(COUNTS[case]))
+    assert render_text(report).splitlines()[-1] == f"user_message: {report.user_message}"
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case: str) -> None:
+    counts = COUNTS[case]
+    report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
+    assert report.simulated and "sandbox" not in report.message
+    check_model_text(report.message)
+    (checked,) = [line for line in render_text(report).splitlines() if line.startswith("Powerdrill trace id")]
+    assert messages.SIMULATED_FACT in checked and len(sentences(checked)) == 2
+    real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
+    assert "sandbox" not in render_text(real)
+
+
+@pytest.mark.parametrize("cls", [c for c in _error_classes() if issubclass(c, UpstreamError)])
+def test_a_sandbox_error_keeps_three_sentences_with_its_tag(cls: type[PdMcpError]) -> None:
+    text = error_text(_instance(cls), "ds-7")  # _instance marks it simulated
+    assert messages.SIMULATED_FACT in text and len(sentences(text)) <= 3, sentences(text)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "said", "shown"),
+    [
+        (500, 9999, "internal error", None),
+        (200, 300003, "dataset not found", None),
+        (200, 300003, "Dataset Not Found.", None),
+        (403, 1004, "bad credentials: the API key is not valid", '"the API key is not valid"'),
+        (200, 300003, "resource not found", '"resource not found"'),
+        (200, 77777, "odd", '"odd"'),
+    ],
+)
+def test_powerdrills_words_are_quoted_only_when_they_add_to_the_label(
+    status: int, code: int, said: str, shown: str | None
+) -> None:
+    with pytest.raises(UpstreamError) as info:
+        classify(status, json.dumps({"code": code, "message": said}).encode(), {}, "tr-3")
+    message = info.value.message
+    label, _, quote = message.partition(")")
+    if shown is None:
+        assert '"' not in message, message
+    else:
+        assert quote.startswith(f": {shown}"), message
+        first = re.findall(r"[a-z]+", shown.lower())[0]
+        assert not label.lower().split(": ", 1)[1].startswith(first) or first == "the", message
+
+
+@pytest.mark.parametrize("counts", [Counts(2, 0, 0), Counts(0, 0, 2)], ids=_small_id)
+def test_two_sources_are_both_or_neither_never_all_2(counts: Counts) -> None:
+    for text in (
+        messages.verdict_message("ds-7", counts, NAMES[: counts.invalid]),
+        messages.user_message("ds-7", counts),
+    ):
+        assert not number_errors(text), (number_errors(text), text)
+        assert re.search(r"\b(?:both|Neither)\b", text), text
+
+
+@pytest.mark.parametrize("counts", [Counts(0, 0, 1), Counts(0, 0, 3)], ids=_small_id)
+@pytest.mark.parametrize("named", [True, False])
+def test_a_failed_dataset_is_checked_again_only_after_the_user_replaced_files(
+    counts: Counts, named: bool
+) -> None:
+    names = NAMES[: counts.invalid] if named else []
+    text = messages.verdict_message("ds-7", counts, names, "" if named else WHY_NO_NAMES)
+    assert re.search(
+        r"check again once the user says the files? (?:was|were) replaced or re-added\.$", text
+    ), text
+    check_model_text(text)
+    check_grammar(text, counts)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 30.0])
+def test_an_early_end_for_a_pause_counts_toward_the_two_timed_out_waits(seconds: float) -> None:
+    rule = messages.come_back_rule(seconds)
+    assert "counts as a timed-out wait" in rule and "if the next one also times out, stop" in rule
+    assert "Powerdrill asks for a pause past" in messages.WAIT_DESCRIPTION
+    assert "Powerdrill asked for a pause past" in (WaitResult.model_fields["timed_out"].description or "")
+
+
+@pytest.mark.parametrize("tool", ["get_dataset_status", "wait_for_dataset_sync"])
+def test_a_missing_dataset_id_asks_to_call_again_and_the_user_only_if_needed(tool: str) -> None:
+    from pd_mcp.validation import tool_arguments
+
+    with pytest.raises(InvalidArgument) as info:
+        tool_arguments(tool, {})
+    model, user = split_error_result(error_result_text(info.value))
+    assert "ask the user for it only if you do not have it" in model and len(sentences(model)) <= 3
+    check_error_user_text(user)
+    assert user.startswith("No dataset id was given") and "That dataset id" not in user
+
+
+def test_error_next_steps_say_who_checks_later_and_when_calling_again_can_help() -> None:
+    for cls in _error_classes():
+        step = messages.next_step_for(cls)
+        assert "check later" not in step, (cls.__name__, step)
+        # "will not help" must say what would not change: only an id, settings or the request.
+        if "will not help" in step:
+            assert re.search(r"(?:same id|unchanged)[^.;]*will not help|again will not help", step), step
+    assert "same id and settings will not help" in messages.next_step_for(errors.PermissionDenied)
+    assert "each variable named above" in messages.next_step_for(errors.ConfigError)
+    for cls in (errors.RateLimited, errors.RequestTimedOut):
+        assert "you can check again when they ask" in messages.next_step_for(cls)
+
+
+def test_user_sentences_of_an_unknown_error_and_a_full_queue_promise_nothing_the_user_cannot_do() -> None:
+    unknown = messages.user_error_message(errors.UpstreamError, "ds-7")
+    assert "refused" not in unknown and "unexpected error" in unknown
+    queued = messages.user_error_message(errors.BudgetTimedOut, "ds-7")
+    assert "fewer" not in queued and "not known yet" in queued
+    text = error_text(errors.BudgetTimedOut(messages.BUDGET_QUEUE_TIMED_OUT), "ds-7", "wait for")
+    assert "no request was sent" not in text and "never left pd-mcp's own queue" in text
+
+
+def test_a_refused_uri_that_names_a_valid_id_gets_the_exact_uri_to_use() -> None:
+    text = _refusals()["powerdrill://datasets/ds-1/sources"]
+    assert "Subscribe to powerdrill://datasets/ds-1/status instead" in text and "ask the user" not in text
+    bad = _refusals()["powerdrill://datasets/a%2Fb/status"]  # no usable id: the general step
+    assert "{dataset_id}" in bad and "ask the user" in bad

@@ -89,7 +89,7 @@ def test_failed_messages_name_the_failed_files(counts: Counts) -> None:
 
 def test_failed_message_without_names_still_reads_well() -> None:
     text = message("ds1", c(0, 0, 2))
-    assert text.startswith("Dataset ds1 cannot be analysed: all 2 data sources failed to synchronize.")
+    assert text.startswith("Dataset ds1 cannot be analysed: both data sources failed to synchronize.")
 
 
 def test_many_failed_names_are_summarised() -> None:

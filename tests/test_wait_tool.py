@@ -53,6 +53,7 @@ WAIT_FIELDS = {
     "api_version",
     "checked_at",
     "timed_out",
+    "cut_short_by_restart",
     "waited_seconds",
     "polls",
 }

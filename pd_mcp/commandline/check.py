@@ -186,7 +186,7 @@ def _ask(config: ApiConfig) -> errors.UpstreamError | None:
 
 
 def _accepted(lines: _Lines, where: str, *, simulated: bool) -> int:
-    from pd_mcp.report import SIMULATED_NOTE
+    from pd_mcp.messages import SIMULATED_NOTE
 
     lines.good(f"Powerdrill at {where} accepted the user id and the API key.")
     if simulated:
@@ -196,7 +196,7 @@ def _accepted(lines: _Lines, where: str, *, simulated: bool) -> int:
 
 
 def _refused(lines: _Lines, finding: _Finding, exc: errors.UpstreamError) -> int:
-    from pd_mcp.report import SIMULATED_NOTE
+    from pd_mcp.messages import SIMULATED_NOTE
 
     lines.bad(finding.line)
     lines.out.err(f"  {finding.hint}")

@@ -134,9 +134,15 @@ def error_object(dataset_id: str, exc: BaseException, scrub: Callable[[str], str
 
 def render_for_person(report: DatasetStatus) -> str:
     """The report for a terminal: the verdict sentence, the facts, and the next step as a command."""
-    from pd_mcp.messages import CLI_NAMES_MISSING, cli_counts_line, cli_next_step, cli_wait_line, headline
+    from pd_mcp.messages import (
+        CLI_NAMES_MISSING,
+        SIMULATED_NOTE,
+        cli_counts_line,
+        cli_next_step,
+        cli_wait_line,
+        headline,
+    )
     from pd_mcp.models import Counts, WaitResult
-    from pd_mcp.report import SIMULATED_NOTE
 
     counts = Counts(report.synched_count, report.synching_count, report.invalid_count)
     names = [s.name for s in report.failed_sources]
@@ -215,7 +221,7 @@ def _advice(exc: PdMcpError) -> str | None:
 
 def _upstream_facts(exc: UpstreamError) -> list[str]:
     """What an upstream error knows that helps: attempts, the trace id, the simulated note."""
-    from pd_mcp.report import SIMULATED_NOTE
+    from pd_mcp.messages import SIMULATED_NOTE
 
     facts: list[str] = []
     if exc.attempts and exc.attempts > 1:
