@@ -381,9 +381,11 @@ def failed_line(names: str, shown: int, total: int, truncated: bool) -> str:
     return f"Failed data sources{cut}: {names}."
 
 
-def wait_line(waited: float, polls: int, timed_out: bool, finished: int) -> str:
+def wait_line(waited: float, polls: int, timed_out: bool, finished: int, restarted: bool = False) -> str:
     """The text block's line about a wait: how long, how many checks, how it ended."""
     outcome = "still synchronizing when the wait ended" if timed_out else "synchronizing is over"
+    if restarted:
+        outcome = "still synchronizing when a pd-mcp server restart cut the wait short"
     checks = "1 status check" if polls == 1 else f"{polls} status checks"
     ended = "1 data source" if finished == 1 else f"{finished} data sources"
     return f"Waited {waited:.1f} s with {checks}: {outcome}; {ended} finished during the wait."

@@ -123,7 +123,9 @@ def render_text(report: DatasetStatus) -> str:
             failed_line(names, len(r.failed_sources), r.failed_sources_total, r.failed_sources_truncated)
         )
     if isinstance(r, WaitResult):
-        lines.append(wait_line(r.waited_seconds, r.polls, r.timed_out, r.finished_during_wait))
+        lines.append(
+            wait_line(r.waited_seconds, r.polls, r.timed_out, r.finished_during_wait, r.cut_short_by_restart)
+        )
     lines.append(checked_line(r.trace_id, r.checked_at, r.api_version, r.simulated))
     lines.append(user_line(r.user_message))
     return "\n".join(lines)

@@ -550,3 +550,11 @@ def test_a_refused_uri_that_names_a_valid_id_gets_the_exact_uri_to_use() -> None
     assert "Subscribe to powerdrill://datasets/ds-1/status instead" in text and "ask the user" not in text
     bad = _refusals()["powerdrill://datasets/a%2Fb/status"]  # no usable id: the general step
     assert "{dataset_id}" in bad and "ask the user" in bad
+
+
+def test_the_wait_line_of_a_restart_cut_wait_names_the_restart() -> None:
+    report = build_status("ds-7", _answer(Counts(1, 2, 0)), "v2", [])
+    fields = dict(timed_out=True, waited_seconds=3.0, polls=1, finished_during_wait=0)
+    cut = render_text(WaitResult(**report.model_dump(), cut_short_by_restart=True, **fields))
+    plain = render_text(WaitResult(**report.model_dump(), **fields))
+    assert "restart cut the wait short" in cut and "restart" not in plain
