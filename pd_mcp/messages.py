@@ -105,8 +105,9 @@ DATASET_ID_DESCRIPTION = (
     "ask them for the id."
 )
 TIMEOUT_DESCRIPTION = (
-    "How long to wait at most, in seconds (1 to 900, default 45); most hosts end a call after about "
-    "60 s unless progress keeps it alive. After a timed-out wait, call again while sources are still "
+    "How long to wait at most, in seconds (1 to 900, default 45); many hosts end a tool call after "
+    "about 60 s, some whatever progress arrives, so keep it at 45 unless the user's host allows longer. "
+    "After a timed-out wait, call again while sources are still "
     "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
     "or after two timed-out waits in a row; a wait cut short by a server restart is exempt: call again once."
 )
