@@ -327,7 +327,11 @@ def _answered_early(wire: Wire, request_id: Any, data: str) -> bool:
     if sent is None:
         return False
     if json.loads(data) != sent:
-        _log().warning("an early handshake answer differed from the server's; recording anew")
+        _log().warning(
+            "an early handshake answer differed from the server's; recording anew SENT=%s GOT=%s",
+            json.dumps(sent)[:600],
+            data[:600],
+        )
         _forget_recording()
     return True
 
