@@ -50,16 +50,21 @@ class ConfigError(PdMcpError):
 class InvalidArgument(PdMcpError):
     """A tool argument is not allowed; nothing was sent to Powerdrill."""
 
-    def __init__(self, argument: str, message: str, *, missing: bool = False) -> None:
+    def __init__(self, argument: str, message: str, *, missing: bool = False, empty: bool = False) -> None:
         super().__init__(message)
         self.argument = argument
         # True when the argument was not given at all (its texts differ from a wrong value's).
         self.missing = missing
+        # True when it was given but empty or blank (for the user, no value was given).
+        self.empty = empty
 
     @property
     def text_key(self) -> str:
-        """The key of this error's texts in `pd_mcp.messages` (`dataset_id:missing` when not given)."""
-        return f"{self.argument}:missing" if self.missing else self.argument
+        """The key of this error's texts in `pd_mcp.messages` (`dataset_id:missing` when not given,
+        `dataset_id:empty` when empty or blank)."""
+        if self.missing:
+            return f"{self.argument}:missing"
+        return f"{self.argument}:empty" if self.empty else self.argument
 
 
 class UpstreamError(PdMcpError):

@@ -61,9 +61,9 @@ Words: synchronized (synched_count) = usable; still synchronizing (synching_coun
 usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
 added or replaced, check again. Every result's text ends with a line `user_message: ...`: one \
 plain sentence you can pass on to the user as it is.
-Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: you need \
-not call wait_for_dataset_sync; after each update, read the resource and follow its verdict as in \
-step 2.\
+Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: after \
+each update, read the resource and follow its verdict as in step 2, except that for `syncing` you \
+wait for the next update instead of calling wait_for_dataset_sync.\
 """
 
 GET_DESCRIPTION = """\
@@ -106,7 +106,8 @@ DATASET_ID_DESCRIPTION = (
 )
 TIMEOUT_DESCRIPTION = (
     "How long to wait at most, in seconds (1 to 900, default 45); many hosts end a tool call after "
-    "about 60 s, some whatever progress arrives, so keep it at 45 unless the user's host allows longer. "
+    "about 60 s even while progress notifications arrive, so leave it at 45 unless you know this host "
+    "allows longer calls. "
     "After a timed-out wait, call again while sources are still "
     "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
     "or after two timed-out waits in a row; a wait cut short by a server restart is exempt: call again once."
@@ -149,11 +150,18 @@ def _it(n: int) -> str:
     return "it" if n == 1 else "them"
 
 
-def _which_failed(n: int, named: bool) -> str:
-    """`which file failed` when the names are in the text, else `that 2 files failed`."""
-    if named:
+def _which_failed(n: int, shown: int) -> str:
+    """`which file failed` when the names are in the text, else `that 2 files failed`.
+
+    `shown` is how many names the report lists; when fewer than `n`, says how many it leaves out.
+    """
+    if not shown:
+        return "that one file failed" if n == 1 else f"that {n} files failed"
+    if shown >= n:
         return "which file failed" if n == 1 else "which files failed"
-    return "that one file failed" if n == 1 else f"that {n} files failed"
+    rest = n - shown
+    more = "1 more is" if rest == 1 else f"{rest} more are"
+    return f"which files failed (the first {shown} are listed; {more} not named here)"
 
 
 def _counts_phrase(counts: Counts, failed_names: Sequence[str] = (), missing: str = "") -> str:
@@ -204,9 +212,20 @@ def _not_fixed(f: int) -> str:
     return f"; waiting will not fix {_failed_ones(f)}" if f else ""
 
 
-def _next_step(counts: Counts, named: bool = True) -> str:
-    """What it means for a job, and the one next step (one or two sentences)."""
+def _with_note(phrase: str, note: str) -> str:
+    """`phrase (note)`, or the note joined into the parenthesis `phrase` already ends with."""
+    if phrase.endswith(")"):
+        return f"{phrase[:-1]}; {note})"
+    return f"{phrase} ({note})"
+
+
+def _next_step(counts: Counts, shown: int | None = None) -> str:
+    """What it means for a job, and the one next step (one or two sentences).
+
+    `shown` is how many failed sources the report names (all of them when None).
+    """
     s, k, f, t = counts.synched, counts.synching, counts.invalid, counts.total
+    which = _which_failed(f, f if shown is None else shown)
     match verdict_of(counts):
         case "empty":
             return (
@@ -223,17 +242,18 @@ def _next_step(counts: Counts, named: bool = True) -> str:
         case "failed":
             may = "it may" if t == 1 else "they may"
             were = "the file was" if t == 1 else "the files were"
+            tell = _with_note(which, f"{may} need to be replaced or re-added in Powerdrill")
             return (
                 "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
-                f"this. Tell the user {_which_failed(f, named)} ({may} need to be replaced or re-added in "
-                f"Powerdrill), then check again once the user says {were} replaced or re-added."
+                f"this. Tell the user {tell}, then check again once the user says {were} replaced or "
+                "re-added."
             )
         case _:
             read = "the one synchronized source" if s == 1 else f"the {s} synchronized sources"
             return (
                 f"A Powerdrill job would read only {read}, so start one only if the user agrees to leave "
                 f"{_failed_ones(f)} out (waiting will not fix {_it(f)}). "
-                f"Tell the user {_which_failed(f, named)} and ask."
+                f"Tell the user {which} and ask."
             )
 
 
@@ -244,8 +264,7 @@ def verdict_message(
 
     `missing` is why the failed sources' names could not be fetched (the verdict stands without them).
     """
-    named = bool(failed_names)
-    return f"{headline(dataset_id, counts, failed_names, missing)} {_next_step(counts, named)}"
+    return f"{headline(dataset_id, counts, failed_names, missing)} {_next_step(counts, len(failed_names))}"
 
 
 def progress_message(dataset_id: str, counts: Counts) -> str:
@@ -338,9 +357,10 @@ def come_back_rule(seconds: float) -> str:
             "stop and tell the user Powerdrill is busy; check again only when the user asks."
         )
     return (
-        f"Powerdrill asked for a {wait} s pause, longer than this wait had left, so call {WAIT_TOOL} "
-        f"again with timeout_seconds of at least {longer} (pd-mcp sits out the pause within it); this "
-        "wait counts as a timed-out wait, so if the next one also times out, stop and tell the user."
+        f"Powerdrill asked for a {wait} s pause, longer than this wait had left, so, unless this was "
+        f"your second timed-out wait in a row, call {WAIT_TOOL} again with timeout_seconds of at least "
+        f"{longer} (pd-mcp sits out the pause within it); this wait counts as a timed-out wait, so if "
+        "the next one also times out, stop and tell the user."
     )
 
 
@@ -521,8 +541,10 @@ ERROR_NEXT_STEP: dict[str, str] = {
         "project of this API key, and calling again with the same id will not help."
     ),
     "BadRequest": (
-        "Ask the user to confirm the dataset id, and that POWERDRILL_USER_ID is right in pd-mcp's "
-        "entry in their MCP host's settings; calling again unchanged will not help."
+        "Ask the user to confirm the dataset id, and that POWERDRILL_USER_ID is right in pd-mcp's entry "
+        "in their MCP host's settings (after a change: restart the host and run `pd-mcp check`; never ask "
+        "for the key in this chat); if both are right, tell the user and give them the trace id for "
+        "Powerdrill support."
     ),
     "RateLimited": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user "
@@ -534,15 +556,16 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "NetworkError": (
         "Call again at most once; if it fails again, tell the user Powerdrill cannot be reached and ask "
-        "them to check the network and POWERDRILL_API_URL in pd-mcp's settings."
+        "them to check the network and POWERDRILL_API_URL in pd-mcp's entry in their MCP host's settings "
+        "(after a change: restart the host and run `pd-mcp check`)."
     ),
     "RequestTimedOut": (
         "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
         "that you can check again when they ask in a few minutes."
     ),
     "BudgetTimedOut": (
-        "Call again at most once, with fewer calls in flight at the same time (wait for one dataset at "
-        "a time, or give the wait a longer timeout_seconds)."
+        "Call again at most once, waiting for one dataset at a time (raise timeout_seconds above 45 only "
+        "if the host allows longer calls)."
     ),
     "Redirected": f"Ask the user to correct POWERDRILL_API_URL {_CONFIG_FIX}; calling again will not help.",
     "MalformedResponse": (
@@ -558,7 +581,10 @@ INVALID_NEXT_STEP: dict[str, str] = {
         "if they gave a dataset name, ask for its id."
     ),
     "dataset_id:missing": "Call again with dataset_id (ask the user for it only if you do not have it).",
-    "timeout_seconds": f"Call {WAIT_TOOL} again with timeout_seconds between 1 and 900 (45 is the default).",
+    "timeout_seconds": (
+        f"Call {WAIT_TOOL} again without timeout_seconds (45 s), or with at most 900 only if the host "
+        "allows calls that long."
+    ),
     "arguments": f"Call again with only dataset_id ({WAIT_TOOL} also takes timeout_seconds).",
     "unexpected": (
         f"Call again without the unexpected argument: only dataset_id ({WAIT_TOOL} also takes "
@@ -634,15 +660,18 @@ ERROR_USER_MESSAGE: dict[str, str] = {
 }
 
 # InvalidArgument's sentence for the user depends on the argument; the others use the class's.
+_NO_ID_GIVEN = (
+    "No dataset id was given, so nothing was checked; please give the dataset's exact id as Powerdrill "
+    "shows it (not its name)."
+)
 INVALID_USER_MESSAGE: dict[str, str] = {
     "dataset_id": (
         "That dataset id is not one Powerdrill could have given, so nothing was checked; please give the "
         "dataset's exact id as Powerdrill shows it (not its name)."
     ),
-    "dataset_id:missing": (
-        "No dataset id was given, so nothing was checked; please give the dataset's exact id as "
-        "Powerdrill shows it (not its name)."
-    ),
+    "dataset_id:missing": _NO_ID_GIVEN,
+    # An empty or blank id: for the user, no id was given at all.
+    "dataset_id:empty": _NO_ID_GIVEN,
 }
 
 BUG_USER_MESSAGE = (
@@ -733,8 +762,8 @@ def bug_message(kind: str, action: str) -> str:
     """An unexpected failure inside pd-mcp (a bug), never a traceback."""
     return (
         f"pd-mcp failed unexpectedly ({kind}) while trying to {action} the dataset; this is a bug in "
-        f"pd-mcp, not a problem with the dataset. {ERROR_CONSEQUENCE} Tell the user, and do not call "
-        "again more than once."
+        f"pd-mcp, not a problem with the dataset. {ERROR_CONSEQUENCE} Call again at most once; if it fails "
+        "again, tell the user pd-mcp has a bug."
     )
 
 

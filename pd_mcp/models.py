@@ -94,7 +94,9 @@ class DatasetStatus(BaseModel):
         "no tool names, no field names",
     )
     failed_sources: list[FailedSource] = Field(
-        default_factory=list, description="invalid data sources (at most 20); empty when none"
+        default_factory=list,
+        description="invalid data sources (at most 20); empty when none failed or when their names could "
+        "not be fetched (the message then says so)",
     )
     failed_sources_total: int = Field(
         default=0, description="how many data sources failed in all (equals invalid_count)"
@@ -115,7 +117,7 @@ class WaitResult(DatasetStatus):
 
     timed_out: bool = Field(
         description="the wait ended (at its deadline, or earlier when Powerdrill asked for a pause past "
-        "it or the server restarts) with data sources still synchronizing: do not start a Powerdrill job"
+        "it, or the server restarted) with data sources still synchronizing: do not start a Powerdrill job"
     )
     cut_short_by_restart: bool = Field(
         default=False,

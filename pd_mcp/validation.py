@@ -29,8 +29,10 @@ def dataset_id(value: object) -> str:
     if _DATASET_ID.fullmatch(value) and value not in (".", ".."):
         return value
     if not value.strip():
-        problem = m.id_problem_empty(value)
-    elif len(value) > DATASET_ID_MAX:
+        raise InvalidArgument(
+            "dataset_id", m.invalid_dataset_id(m.id_problem_empty(value), DATASET_ID_MAX), empty=True
+        )
+    if len(value) > DATASET_ID_MAX:
         problem = m.id_problem_long(len(value), DATASET_ID_MAX)
     elif value in (".", ".."):
         problem = m.id_problem_dots(value)

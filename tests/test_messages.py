@@ -507,6 +507,8 @@ def test_a_failed_dataset_is_checked_again_only_after_the_user_replaced_files(
 def test_an_early_end_for_a_pause_counts_toward_the_two_timed_out_waits(seconds: float) -> None:
     rule = messages.come_back_rule(seconds)
     assert "counts as a timed-out wait" in rule and "if the next one also times out, stop" in rule
+    # A pause after a first timed-out wait must not lead to a third wait (the stop rule).
+    assert rule.index("unless this was your second timed-out wait in a row") < rule.index("call ")
     assert "Powerdrill asks for a pause past" in messages.WAIT_DESCRIPTION
     assert "Powerdrill asked for a pause past" in (WaitResult.model_fields["timed_out"].description or "")
 
@@ -558,3 +560,50 @@ def test_the_wait_line_of_a_restart_cut_wait_names_the_restart() -> None:
     cut = render_text(WaitResult(**report.model_dump(), cut_short_by_restart=True, **fields))
     plain = render_text(WaitResult(**report.model_dump(), **fields))
     assert "restart cut the wait short" in cut and "restart" not in plain
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_dataset_id_tells_the_user_no_id_was_given(value: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        dataset_id(value)
+    model, user = split_error_result(error_result_text(info.value))
+    assert "Ask the user for the exact dataset id" in model
+    check_error_user_text(user)
+    assert user.startswith("No dataset id was given") and "That dataset id" not in user
+
+
+def test_no_error_step_suggests_a_longer_wait_than_the_host_allows() -> None:
+    """The parameter's advice is to keep 45 s; no next step may invite more without that condition."""
+    for cls in _error_classes():
+        step = messages.next_step_for(cls)
+        assert "longer timeout_seconds" not in step, (cls.__name__, step)
+        if "timeout_seconds" in step:
+            assert "only if the host allows" in step, (cls.__name__, step)
+    with pytest.raises(InvalidArgument) as info:
+        timeout_seconds(5000)
+    step = messages.INVALID_NEXT_STEP[info.value.text_key]
+    assert "without timeout_seconds" in step and "only if the host allows" in step
+
+
+def test_a_cut_failed_list_says_how_many_names_are_left_out() -> None:
+    counts = Counts(288, 0, 27)
+    failed = [FailedSource(id=f"s{i}", name=f"bad-{i}.csv") for i in range(20)]
+    text = build_status("ds-7", _answer(counts), "v2", failed).message
+    assert "(the first 20 are listed; 7 more are not named here)" in text
+    check_model_text(text)
+    every = build_status("ds-7", _answer(Counts(0, 0, 27)), "v2", failed).message
+    assert "(the first 20 are listed; 7 more are not named here; they may need" in every
+    check_model_text(every)
+
+
+def test_settings_fixes_say_to_restart_and_check() -> None:
+    for name in ("BadRequest", "NetworkError"):
+        step = messages.ERROR_NEXT_STEP[name]
+        assert "in their MCP host's settings" in step and "restart the host and run `pd-mcp check`" in step
+    assert "trace id" in messages.ERROR_NEXT_STEP["BadRequest"]
+
+
+def test_a_bug_says_retry_once_then_tell_the_user() -> None:
+    text = messages.bug_message("KeyError", "check")
+    assert "Call again at most once; if it fails again, tell the user pd-mcp has a bug." in text
+    assert len(sentences(text)) <= 3
