@@ -230,7 +230,8 @@ def _next_step(counts: Counts, shown: int | None = None) -> str:
         case "empty":
             return (
                 "A Powerdrill job would have nothing to read, so do not start one. "
-                "Ask the user to add files to the dataset in Powerdrill, then check again."
+                "Ask the user to add files to the dataset in Powerdrill, then check again once the user says "
+                "files were added."
             )
         case "ready":
             return "A Powerdrill job can start now and will read every data source."
@@ -381,9 +382,9 @@ def restarting_message(
 NAMES_NOT_IN_TIME = "the wait's deadline came first"
 # A poll whose deadline came while it still queued for pd-mcp's own request budget (not Powerdrill's fault).
 BUDGET_QUEUE_TIMED_OUT = (
-    "the last request never left pd-mcp's own queue: the wait's deadline came while it still waited "
-    "for pd-mcp's own request budget (PD_MCP_RATE_LIMIT per second, shared by every call in flight), "
-    "so Powerdrill is not at fault"
+    "the wait's deadline came while its last poll still waited in pd-mcp's own queue for a request "
+    "slot (a per-second limit shared by every call in flight), so that poll was never sent and "
+    "Powerdrill is not at fault"
 )
 NO_ANSWER_BY_DEADLINE = "Powerdrill did not answer before the wait's deadline."
 
@@ -565,9 +566,13 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "BudgetTimedOut": (
         "Call again at most once, waiting for one dataset at a time (raise timeout_seconds above 45 only "
-        "if the host allows longer calls)."
+        "if the host allows longer calls); if that fails too, tell the user pd-mcp is busy and that you "
+        "can check again when they ask."
     ),
-    "Redirected": f"Ask the user to correct POWERDRILL_API_URL {_CONFIG_FIX}; calling again will not help.",
+    "Redirected": (
+        f"Ask the user to correct POWERDRILL_API_URL, or remove it so pd-mcp uses Powerdrill's default "
+        f"address, {_CONFIG_FIX}; calling again will not help."
+    ),
     "MalformedResponse": (
         "Call again at most once; if it fails again, tell the user and give them the trace id for "
         "Powerdrill support."

@@ -544,7 +544,16 @@ def test_user_sentences_of_an_unknown_error_and_a_full_queue_promise_nothing_the
     queued = messages.user_error_message(errors.BudgetTimedOut, "ds-7")
     assert "fewer" not in queued and "not known yet" in queued
     text = error_text(errors.BudgetTimedOut(messages.BUDGET_QUEUE_TIMED_OUT), "ds-7", "wait for")
-    assert "no request was sent" not in text and "never left pd-mcp's own queue" in text
+    assert "no request was sent" not in text and "that poll was never sent" in text
+    assert "PD_MCP_RATE_LIMIT" not in text  # a number's place, not a variable name
+    assert "if that fails too, tell the user" in text  # a rule for a second failure too
+
+
+def test_a_redirect_and_an_empty_dataset_say_what_to_do_and_when() -> None:
+    redirect = messages.next_step_for(errors.Redirected)
+    assert "remove it so pd-mcp uses Powerdrill's default" in redirect
+    empty = messages.verdict_message("ds-1", Counts(0, 0, 0), [])
+    assert "check again once the user says files were added" in empty
 
 
 def test_a_refused_uri_that_names_a_valid_id_gets_the_exact_uri_to_use() -> None:

@@ -759,7 +759,7 @@ async def test_waits_that_never_left_the_budget_queue_say_so_not_that_powerdrill
     for exc in failures:
         assert isinstance(exc, BudgetTimedOut)
         text = error_text(exc, "ds-1", "wait for")
-        assert "never left pd-mcp's own queue" in text and "pd-mcp's own request budget" in text
+        assert "still waited in pd-mcp's own queue" in text and "Powerdrill is not at fault" in text
         assert "no request was sent" not in text  # it would contradict the attempts it counts
         assert "one dataset at a time" in text and "did not answer" not in text
         assert "longer timeout_seconds" not in text  # the host may end a longer call
