@@ -53,8 +53,9 @@ sources out. `failed` or `empty`: do not start; tell the user (failed files may 
 or re-added in Powerdrill; an empty dataset needs files).
 3. When a wait times out: call it again while sources are still finishing; stop and tell the \
 user after a wait in which none finished, or after two timed-out waits in a row. A wait cut short \
-by a server restart (`cut_short_by_restart: true`) is exempt from both stop rules: call it again \
-once.
+by a server restart (`cut_short_by_restart: true`) is exempt from both stop rules: it does not count \
+as a timed-out wait, whatever its finished_during_wait (skip it when counting waits in a row); call \
+it again once, and if that one is cut short too, stop and tell the user.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
 retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
@@ -92,8 +93,10 @@ if Powerdrill asks for a pause past the deadline, or if the server restarts). \
 After a timed-out wait: call again while sources are still finishing \
 (`finished_during_wait` > 0); stop and tell the user after a wait in which none finished, or \
 after two timed-out waits in a row. A wait cut short by a server restart \
-(`cut_short_by_restart: true`) is exempt from both stop rules: call again once. Do not start a \
-job while `timed_out` is true.
+(`cut_short_by_restart: true`) is exempt from both stop rules: it does not count as a timed-out \
+wait, whatever its finished_during_wait (skip it when counting waits in a row); call again once, \
+and if that one is cut short too, stop and tell the user. Do not start a job while `timed_out` is \
+true.
 
 Returns the fields of get_dataset_status plus timed_out, cut_short_by_restart, waited_seconds, \
 polls and finished_during_wait; sends progress notifications when given a progress token.
@@ -110,7 +113,8 @@ TIMEOUT_DESCRIPTION = (
     "allows longer calls. "
     "After a timed-out wait, call again while sources are still "
     "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
-    "or after two timed-out waits in a row; a wait cut short by a server restart is exempt: call again once."
+    "or after two timed-out waits in a row; a wait cut short by a server restart is exempt from both (it "
+    "does not count as a timed-out wait): call again once."
 )
 RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
 
@@ -374,8 +378,10 @@ def restarting_message(
         f"This wait was cut short after {waited:.0f} s because the pd-mcp server is restarting; dataset "
         f"{dataset_id} is still synchronizing: {_counts_phrase(counts, failed_names, missing)}. "
         "Do not start a Powerdrill job yet. "
-        f"Call {WAIT_TOOL} again once (a wait cut short by a restart is exempt from the stop rules); if "
-        "that one is also cut short, stop and tell the user."
+        "This wait is exempt from both stop rules ('none finished', 'two timed-out waits in a row'): it "
+        "does not count as a timed-out wait, whatever its finished_during_wait, so skip it when counting "
+        f"waits in a row; call {WAIT_TOOL} again once, and if that one is also cut short, stop and tell "
+        "the user."
     )
 
 

@@ -117,17 +117,22 @@ class WaitResult(DatasetStatus):
 
     timed_out: bool = Field(
         description="the wait ended (at its deadline, or earlier when Powerdrill asked for a pause past "
-        "it, or the server restarted) with data sources still synchronizing: do not start a Powerdrill job"
+        "it, or the server restarted) with data sources still synchronizing: do not start a Powerdrill "
+        "job; when cut_short_by_restart is true too, the wait does not count as a timed-out wait for the "
+        "stop rules"
     )
     cut_short_by_restart: bool = Field(
         default=False,
         description="the wait was cut short by a pd-mcp server restart (timed_out is true too); such a "
-        "wait is exempt from the stop rules: call again once",
+        "wait is exempt from both stop rules: it does not count as a timed-out wait, whatever its "
+        "finished_during_wait (skip it when counting waits in a row); call again once, and if that one "
+        "is cut short too, stop and tell the user",
     )
     waited_seconds: float = Field(description="time spent in the call, in seconds")
     polls: int = Field(description="status requests made")
     finished_during_wait: int = Field(
         default=0,
         description="data sources whose synchronizing ended (synchronized or failed) during this wait; "
-        "0 after a timed-out wait means no progress",
+        "0 after a timed-out wait means no progress (a wait cut short by a restart is exempt from the "
+        "stop rules whatever this says)",
     )

@@ -347,6 +347,38 @@ def test_a_wait_cut_short_by_a_restart_is_exempt_once_and_the_rules_say_so() -> 
     assert "cut_short_by_restart" in WaitResult.model_fields
 
 
+RESTART_NOT_COUNTED = "does not count as a timed-out wait"
+RESTART_SKIPPED = "skip it when counting waits in a row"
+
+
+def test_every_text_about_a_restart_cut_wait_says_it_counts_toward_neither_stop_rule() -> None:
+    """The result, the fields, the wait's description and the instructions say the same: exempt from
+    both stop rules ('none finished' and 'two timed-out waits in a row'), skipped when counting a row."""
+    text = messages.restarting_message("ds-7", Counts(1, 2, 0), 3.0)
+    fields = WaitResult.model_fields
+    everywhere = {
+        "result": text,
+        "cut_short_by_restart": fields["cut_short_by_restart"].description or "",
+        "instructions": messages.INSTRUCTIONS,
+        "wait description": messages.WAIT_DESCRIPTION,
+    }
+    for where, words in everywhere.items():
+        flat = " ".join(words.split())
+        assert "exempt from both stop rules" in flat, where
+        assert RESTART_NOT_COUNTED in flat and "whatever its finished_during_wait" in flat, where
+        assert RESTART_SKIPPED in flat, where
+        assert "once" in flat and ("cut short too" in flat or "also cut short" in flat), where
+    # The shorter places name the exemption from both rules too.
+    assert (
+        RESTART_NOT_COUNTED in messages.TIMEOUT_DESCRIPTION
+        and "exempt from both" in messages.TIMEOUT_DESCRIPTION
+    )
+    assert RESTART_NOT_COUNTED in (fields["timed_out"].description or "")
+    assert "exempt" in (fields["finished_during_wait"].description or "")
+    assert "'none finished'" in text and "'two timed-out waits in a row'" in text
+    check_model_text(text)
+
+
 def test_permission_covers_another_project() -> None:
     assert "another Powerdrill project" in messages.ERROR_NEXT_STEP["PermissionDenied"]
 
