@@ -591,7 +591,18 @@ INVALID_NEXT_STEP: dict[str, str] = {
         "Ask the user for the exact dataset id as Powerdrill shows it (do not guess or shorten one); "
         "if they gave a dataset name, ask for its id."
     ),
-    "dataset_id:missing": "Call again with dataset_id (ask the user for it only if you do not have it).",
+    # No id, or an empty one: the user's sentence asks for the id, so it is passed on only when the
+    # assistant does not have the id (say so, or a model that knows it would ask anyway).
+    "dataset_id:missing": (
+        "Call again with dataset_id if this conversation already gave it (then do not pass on the "
+        "user_message line); ask the user for it only if you do not have it (do not guess one), and then "
+        "pass that line on as it is."
+    ),
+    "dataset_id:empty": (
+        "Ask the user for the exact dataset id only if this conversation has not given it (do not guess "
+        "one), and then pass the user_message line on as it is; if it has, call again with that id and "
+        "do not pass the line on."
+    ),
     "timeout_seconds": (
         f"Call {WAIT_TOOL} again without timeout_seconds (45 s), or with at most 900 only if the host "
         "allows calls that long."
@@ -671,6 +682,8 @@ ERROR_USER_MESSAGE: dict[str, str] = {
 }
 
 # InvalidArgument's sentence for the user depends on the argument; the others use the class's.
+# No id (or an empty one): it asks the user for the id, so the model's step passes it on only when
+# the assistant does not have the id (INVALID_NEXT_STEP says so).
 _NO_ID_GIVEN = (
     "No dataset id was given, so nothing was checked; please give the dataset's exact id as Powerdrill "
     "shows it (not its name)."

@@ -613,6 +613,35 @@ def test_an_empty_dataset_id_tells_the_user_no_id_was_given(value: str) -> None:
     assert user.startswith("No dataset id was given") and "That dataset id" not in user
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("get_dataset_status", {}),
+        ("wait_for_dataset_sync", {"dataset_id": ""}),
+        ("get_dataset_status", {"dataset_id": "   "}),
+    ],
+)
+def test_no_id_the_user_is_asked_only_by_an_assistant_without_one(
+    tool: str, arguments: dict[str, str]
+) -> None:
+    """The user's sentence asks for the id; the model's step says to pass it on only when the
+    conversation has not given the id, and otherwise to call again with it and keep the line back."""
+    from pd_mcp.validation import tool_arguments
+
+    with pytest.raises(InvalidArgument) as info:
+        tool_arguments(tool, arguments)
+    model, user = split_error_result(error_result_text(info.value))
+    step = messages.INVALID_NEXT_STEP[info.value.text_key]
+    assert step in model and len(sentences(model)) <= 3 and not doubled(model)
+    assert "only if" in step and "do not guess" in step
+    assert "call again with" in step.lower() and "this conversation" in step
+    # Both branches say what to do with the user's sentence.
+    assert "do not pass on the user_message line" in step or "do not pass the line on" in step
+    assert "pass the user_message line on as it is" in step or "pass that line on as it is" in step
+    check_error_user_text(user)
+    assert "please give the dataset's exact id" in user  # right to pass on only to a user asked for it
+
+
 def test_no_error_step_suggests_a_longer_wait_than_the_host_allows() -> None:
     """The parameter's advice is to keep 45 s; no next step may invite more without that condition."""
     for cls in _error_classes():
