@@ -23,7 +23,8 @@ and "files" for data sources.
 Retry rule for errors: pd-mcp already retried transient failures; the model
 calls again at most once, then tells the user. Configuration is fixed in the
 MCP host's settings for pd-mcp, then the host is restarted and `pd-mcp check`
-confirms it; a key is never asked for in the chat.
+confirms it (run in a terminal with the same variables set: it reads that shell's
+environment, not the host's entry); a key is never asked for in the chat.
 """
 
 from __future__ import annotations
@@ -426,7 +427,13 @@ def checked_line(trace_id: str | None, checked_at: str, api_version: str, simula
     return f"{trace}Checked at {checked_at} (API {api_version}{sandbox})."
 
 
-# --- the command line's human lines (pd-mcp status / wait) ----------------------------------------
+# --- the command line's human lines (pd-mcp status / wait / check) --------------------------------
+
+# `pd-mcp check` without a required variable: it reads this shell, not the MCP host's entry.
+CHECK_READS_THIS_SHELL = (
+    "pd-mcp check reads the environment of this terminal, not your MCP host's settings: set here the "
+    "same variables that your host's entry for pd-mcp sets, then run it again."
+)
 
 
 def cli_counts_line(synched: int, synching: int, invalid: int, total: int) -> str:
@@ -522,9 +529,14 @@ def argument_required(name: str) -> str:
 ERROR_CONSEQUENCE = "Readiness is now unknown, so do not start a Powerdrill job yet."
 INVALID_CONSEQUENCE = "Nothing was checked, so readiness is unknown; do not start a Powerdrill job yet."
 
+# `pd-mcp check` runs in a terminal and reads that shell's environment, never the host's entry.
+CHECK_IN_A_TERMINAL = (
+    "in a terminal with the same variables set as in that entry, since it reads the terminal's "
+    "environment, not the host's settings"
+)
 _CONFIG_FIX = (
     "in pd-mcp's entry in their MCP host's settings, restart the host and run `pd-mcp check` "
-    "(never ask for the key in this chat)"
+    f"{CHECK_IN_A_TERMINAL}; never ask for the key in this chat"
 )
 
 # The one next step for each class of `errors.py`, by class name; a class without its own entry
@@ -549,9 +561,9 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "BadRequest": (
         "Ask the user to confirm the dataset id, and that POWERDRILL_USER_ID is right in pd-mcp's entry "
-        "in their MCP host's settings (after a change: restart the host and run `pd-mcp check`; never ask "
-        "for the key in this chat); if both are right, tell the user and give them the trace id for "
-        "Powerdrill support."
+        "in their MCP host's settings (after a change: restart the host and run `pd-mcp check` "
+        f"{CHECK_IN_A_TERMINAL}; never ask for the key in this chat); if both are right, tell the user "
+        "and give them the trace id for Powerdrill support."
     ),
     "RateLimited": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user "
@@ -564,7 +576,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
     "NetworkError": (
         "Call again at most once; if it fails again, tell the user Powerdrill cannot be reached and ask "
         "them to check the network and POWERDRILL_API_URL in pd-mcp's entry in their MCP host's settings "
-        "(after a change: restart the host and run `pd-mcp check`)."
+        f"(after a change: restart the host and run `pd-mcp check` {CHECK_IN_A_TERMINAL})."
     ),
     "RequestTimedOut": (
         "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "

@@ -338,6 +338,8 @@ def test_check_names_every_missing_variable() -> None:
     assert "POWERDRILL_USER_ID is not set" in result.err
     assert "POWERDRILL_PROJECT_API_KEY is not set" in result.err
     assert "not usable" in result.err
+    # It reads this shell, not the host's entry: say so, or a user with a working host is misled.
+    assert "reads the environment of this terminal, not your MCP host's settings" in result.err
 
 
 def test_check_names_only_the_variable_that_is_missing(sandbox: Any) -> None:

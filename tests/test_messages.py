@@ -673,6 +673,21 @@ def test_settings_fixes_say_to_restart_and_check() -> None:
     assert "trace id" in messages.ERROR_NEXT_STEP["BadRequest"]
 
 
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_every_pointer_to_pd_mcp_check_says_it_runs_in_a_terminal_with_the_same_variables(
+    cls: type[PdMcpError],
+) -> None:
+    """`pd-mcp check` reads the shell it runs in, never the host's entry: a user who runs it bare is
+    told the variables are not set although the host has them."""
+    text = error_text(_instance(cls), "ds-7")
+    if "pd-mcp check" not in text:
+        return
+    assert text.count("pd-mcp check") == 1, text
+    assert "`pd-mcp check` in a terminal with the same variables set as in that entry" in text, text
+    assert "reads the terminal's environment, not the host's settings" in text, text
+    assert len(sentences(text)) <= 3 and not doubled(text), text
+
+
 def test_a_bug_says_retry_once_then_tell_the_user() -> None:
     text = messages.bug_message("KeyError", "check")
     assert "Call again at most once; if it fails again, tell the user pd-mcp has a bug." in text

@@ -45,6 +45,7 @@ class _Lines:
     def __init__(self, out: Output) -> None:
         self.out = out
         self.problems: list[str] = []
+        self.unset = False  # a required variable is missing from this shell's environment
 
     def good(self, text: str) -> None:
         self.out.out(f"{self.out.ok} {text}")
@@ -57,6 +58,10 @@ class _Lines:
     def not_usable(self) -> int:
         this = "this is" if len(self.problems) <= 1 else "these are"
         self.out.err(f"pd-mcp is not usable until {this} fixed.")
+        if self.unset:
+            from pd_mcp.messages import CHECK_READS_THIS_SHELL
+
+            self.out.err(CHECK_READS_THIS_SHELL)
         return EXIT_UNUSABLE
 
 
@@ -91,6 +96,7 @@ def _credentials(lines: _Lines, raw: Settings) -> dict[str, Any]:
     ):
         if not value:
             lines.bad(f"{name} is not set: it must hold {meaning}.")
+            lines.unset = True
         elif is_placeholder(value):
             lines.bad(
                 f"{name} is {value!r}, a placeholder or a reference your MCP host did not expand: "
