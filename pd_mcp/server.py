@@ -162,6 +162,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
         dataset_id: DatasetId, ctx: Context, timeout_seconds: TimeoutSeconds = TIMEOUT_DEFAULT
     ) -> Annotated[CallToolResult, WaitResult]:
         """Tool `wait_for_dataset_sync` (its description is `_WAIT_DOC`)."""
+        from pd_mcp.progress_values import strictly_increasing
         from pd_mcp.waiter import wait_for_sync
 
         async def work(client: PowerdrillClient) -> DatasetStatus:
@@ -170,7 +171,7 @@ def build_server(runtime: Runtime | None = None) -> MCPServer:
                 dataset_id,
                 timeout_seconds,
                 clock=runtime.clock,
-                on_progress=ctx.report_progress,
+                on_progress=strictly_increasing(ctx.report_progress),
                 stop=runtime.drain.stopping(),
             )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -196,13 +197,72 @@ async def test_progress_notifications_arrive_through_the_session(
     assert out["verdict"] == "partially_failed" and out["timed_out"] is False
     assert out["polls"] == len(ds.times) == len(seen) > 3
     expected = [
-        (float(s + f), 10.0, progress_message(DS, Counts(synched=s, synching=k, invalid=f)))
-        for s, k, f in ds.answers
+        (10.0, progress_message(DS, Counts(synched=s, synching=k, invalid=f))) for s, k, f in ds.answers
     ]
-    assert seen == expected
+    assert [(total, message) for _, total, message in seen] == expected
+    # The whole part is the sources settled at that check; a repeat adds a fraction (progress_values).
+    assert [math.floor(p) for p, _, _ in seen] == [s + f for s, _, f in ds.answers]
     assert seen[-1][0] == 10.0
-    assert [p for p, _, _ in seen] == sorted(p for p, _, _ in seen)
+    assert all(a < b for (a, _, _), (b, _, _) in itertools.pairwise(seen))
     assert [s["name"] for s in out["failed_sources"]] == ["broken-export.csv", "scan.pdf"]
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+@pytest.mark.parametrize("mode", MODES)
+async def test_progress_increases_with_every_notification_while_the_counts_stand_still(
+    clock: FakeClock, mock: respx.MockRouter, mode: str, version: str
+) -> None:
+    """MCP: `progress` MUST increase with each notification. 2 of 5 settle at once, then nothing for
+    30 s (many polls with the same counts), then everything: strictly increasing, never at 3 before a
+    third source settled, exactly 5 (the total) at the end; total always 5."""
+
+    def counts(t: float) -> tuple[int, int, int]:
+        return (4, 0, 1) if t >= 30 else (2, 3, 0)
+
+    ds = Dataset(clock, counts)
+    if version == "v1":
+        ds_v1 = ds
+
+        def v1(request: httpx.Request) -> httpx.Response:
+            answer = ds_v1(request)
+            body = answer.json()
+            names = {"synched_count": "synchedCount", "synching_count": "synchingCount"}
+            names["invalid_count"] = "invalidCount"
+            body["data"] = {names[k]: v for k, v in body["data"].items()}
+            return httpx.Response(200, json=body, headers=answer.headers)
+
+        mock.get(f"/v1/team/datasets/{DS}/status").mock(side_effect=v1)
+        mock.get(f"/v1/team/datasets/{DS}/datasources").respond(
+            json={"code": 0, "data": {"records": [{"id": "s5", "name": "bad.csv"}]}}
+        )
+    else:
+        mock.get(STATUS_PATH).mock(side_effect=ds)
+        mock.get(SOURCES_PATH).respond(
+            json={"code": 0, "data": {"records": [{"id": "s5", "name": "bad.csv"}]}}
+        )
+    rt = Runtime(config=make_config(version, base_url=BASE, user_id="user-7", rate_limit=1000.0), clock=clock)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    try:
+        async with Client(build_server(rt), mode=mode) as client:
+            result = await client.call_tool(
+                TOOL, {"dataset_id": DS, "timeout_seconds": 60}, progress_callback=on_progress
+            )
+            out = result.structured_content
+            await until(lambda: len(seen) >= out["polls"])
+    finally:
+        await rt.aclose()
+    assert result.is_error is False and out["api_version"] == version and out["timed_out"] is False
+    values = [p for p, _, _ in seen]
+    standing = [p for p, (s, _, f) in zip(values, ds.answers, strict=True) if s + f == 2]
+    assert len(standing) >= 5, ds.times  # the counts stood still for several polls
+    assert all(a < b for a, b in itertools.pairwise(values)), values
+    assert standing[0] == 2 and all(2 < p < 3 for p in standing[1:]), standing
+    assert values[-1] == 5.0 and all(total == 5.0 for _, total, _ in seen), seen
+    assert all(message and DS in message for _, _, message in seen)
 
 
 @pytest.mark.parametrize("mode", MODES)
