@@ -7,7 +7,7 @@ of the tests (tests/fleet_upstream.py, its own process, 300 ms per answer):
 1. replicas x clients: `pd-mcp serve --transport http --stateless` replicas on
    one Redis, N calls on distinct datasets; the busiest second upstream (budget
    20) and the throughput as a fraction of the budget (goal >= 0.9 of it);
-2. acquire overhead: one idle `RedisBudget.acquire()` beside aiolimiter's, p50;
+2. acquire overhead: one idle `RedisBudget.acquire()` beside `LocalBudget`'s (no Redis), p50;
 3. upstream connections at 500 concurrent clients on one replica (budget raised
    to 1000/s so the pool, not the budget, is what is measured): at most 20.
 Exit status 0 when every goal is met, 1 otherwise.
@@ -143,9 +143,8 @@ def fleet_run(tmp: Path, replicas: int, clients: int, calls: int, rate: str = "2
 
 
 async def acquire_overhead(rounds: int) -> tuple[float, float]:
-    """p50 ms of an idle acquire: RedisBudget, aiolimiter."""
-    from aiolimiter import AsyncLimiter
-
+    """p50 ms of an idle acquire: RedisBudget, LocalBudget."""
+    from pd_mcp.budget import LocalBudget
     from pd_mcp.shared_budget import RedisBudget
 
     port = free_port()
@@ -153,7 +152,7 @@ async def acquire_overhead(rounds: int) -> tuple[float, float]:
         stack.spawn([shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", ""])
         wait_port(port, "redis-server")
         shared = RedisBudget(f"redis://127.0.0.1:{port}/0", 1e6, "bench")
-        local = AsyncLimiter(1, 1e-6)
+        local = LocalBudget(1e-6)
         out = []
         for budget in (shared, local):
             took = []
@@ -184,7 +183,7 @@ def main() -> int:
                 f"{'PASS' if good else 'FAIL'}"
             )
         shared, local = asyncio.run(acquire_overhead(200))
-        print(f"acquire overhead, idle, p50: Redis budget {shared:.2f} ms, aiolimiter {local:.3f} ms")
+        print(f"acquire overhead, idle, p50: Redis budget {shared:.2f} ms, local budget {local:.3f} ms")
         most, _, connections = fleet_run(tmp, 1, 500, 500 if not args.quick else 250, rate="1000")
         good = connections <= 20
         ok = ok and good

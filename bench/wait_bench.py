@@ -49,9 +49,9 @@ from dataclasses import dataclass
 
 import anyio
 import httpx
-from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import FakeClock
 from pd_mcp.models import WaitResult
@@ -108,7 +108,7 @@ async def wait_with(
     client = PowerdrillClient(
         config,
         transport=transport,
-        limiter=AsyncLimiter(1000, 1),  # the budget runs in real time; keep it out of fake-time runs
+        limiter=LocalBudget(0.0),  # the budget runs in real time; keep it out of fake-time runs
     )
     try:
         return await wait_for_sync(client, dataset, timeout_seconds, clock=clock, rng=random.Random(seed))

@@ -3,7 +3,10 @@
 One connection pool (httpx's `AsyncHTTPTransport`) per process, created on first use (importing this
 module opens nothing), reused with keep-alive. Every attempt goes through a
 process-wide request budget first, carries a fresh `x-pd-external-trace-id`,
-and logs one line to stderr. Any answer that is not the documented JSON with
+and logs one line to stderr. The budget's slot is checked again where the
+request's first byte is written (`_SendGate`): Powerdrill counts arrivals, and a
+request that took long to get a connection would otherwise arrive in the same
+second as the ones booked after it. Any answer that is not the documented JSON with
 sane counts becomes an `UpstreamError`, never a verdict.
 
 Two bounds hold for every answer, whoever asked for it (tools, resource, the
@@ -33,7 +36,7 @@ from urllib.parse import quote, urlsplit
 import anyio
 
 from pd_mcp import __version__
-from pd_mcp.budget import Budget, close_budget, make_budget
+from pd_mcp.budget import Budget, close_budget, make_budget, rebook
 from pd_mcp.coalesce import Coalescer, Flight
 from pd_mcp.errors import (
     AuthenticationError,
@@ -63,6 +66,9 @@ MAX_FAILED_SOURCES = 20
 MAX_PAGE_SIZE = 100  # the largest page the listings accept
 MAX_RETRY_AFTER = 60.0
 POOL_SIZE = 20  # upstream connections at most, all kept alive between calls
+# From a granted slot to the request's first byte, at most this long (seconds), or the slot is
+# given up and the next one taken. The budget's 10% margin is 0.1 s in a one-second window.
+SEND_LATE = 0.02
 # The largest answer read, after decompression: Powerdrill's status and listing answers are a
 # few kilobytes, so anything near this is not an answer worth a verdict.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -284,9 +290,8 @@ class PowerdrillClient:
         self, path: str, params: Mapping[str, Any], parse: Parser[T], attempt: int, flight: Flight | None
     ) -> tuple[T, str | None, bool]:
         """One request: budget, send, log, classify, parse."""
-        await self._limiter.acquire()
-        if flight is not None:
-            flight.sent = True
+        gate = _SendGate(self._limiter, flight)
+        await gate.open()
         external = f"pd-mcp-{uuid.uuid4().hex}"
         headers = {
             "x-pd-api-key": self.config.api_key.get_secret_value(),
@@ -300,7 +305,7 @@ class PowerdrillClient:
         try:
             try:
                 with anyio.fail_after(self.config.request_timeout):
-                    response, content = await self._fetch(url, params, headers)
+                    response, content = await self._fetch(url, params, headers, gate)
             except (httpx.TimeoutException, TimeoutError) as exc:
                 outcome = "timeout"
                 raise RequestTimedOut(
@@ -345,7 +350,7 @@ class PowerdrillClient:
             )
 
     async def _fetch(
-        self, url: str, params: Mapping[str, Any], headers: Mapping[str, str]
+        self, url: str, params: Mapping[str, Any], headers: Mapping[str, str], gate: _SendGate
     ) -> tuple[httpx.Response, bytes | None]:
         """Send and read the decoded body, stopping at MAX_BODY_BYTES (then the body is None).
 
@@ -353,7 +358,11 @@ class PowerdrillClient:
         at once: 64 kB of a gzip bomb become 64 MB before anything can count them.
         """
         request = httpx.Request(
-            "GET", url, params=params, headers={**_HEADERS, **headers}, extensions={"timeout": self._timeouts}
+            "GET",
+            url,
+            params=params,
+            headers={**_HEADERS, **headers},
+            extensions={"timeout": self._timeouts, "trace": gate.trace},
         )
         response = await self._pool().handle_async_request(request)
         try:
@@ -366,6 +375,43 @@ class PowerdrillClient:
             return response, body.finish()
         finally:
             await response.aclose()
+
+
+class _SendGate:
+    """Holds one request to the budget's slot, checked when its headers are about to be written.
+
+    httpcore awaits the `trace` extension at each step of a request; at
+    `send_request_headers.started` the connection is ready and the next write is the
+    request. A test double that answers from memory never calls it: the slot taken in
+    `open` is then all there is.
+    """
+
+    __slots__ = ("_budget", "_flight", "_granted")
+
+    def __init__(self, budget: Budget, flight: Flight | None) -> None:
+        self._budget, self._flight = budget, flight
+        self._granted = 0.0
+
+    async def open(self) -> None:
+        await self._budget.acquire()
+        self._took_slot()
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if not event.endswith("send_request_headers.started"):
+            return
+        late = time.monotonic() - self._granted
+        if late > SEND_LATE:
+            # Nothing yields between this and the write but the write itself, so one new slot does.
+            log.debug("request budget: %.0f ms from slot to request; taking the next slot", late * 1000)
+            if self._flight is not None:
+                self._flight.sent = False  # back in pd-mcp's queue: a deadline now is ours, not Powerdrill's
+            await rebook(self._budget)
+            self._took_slot()
+
+    def _took_slot(self) -> None:
+        self._granted = time.monotonic()
+        if self._flight is not None:
+            self._flight.sent = True
 
 
 def _tls_context(base_url: str) -> ssl.SSLContext | bool:

@@ -9,7 +9,8 @@ acquire. A short server-side GCRA script on redis-py held the busiest second at
 19-20, 100% of the configured rate, fairness 1.00, ~1 round trip and 0.7 ms p50 per
 acquire. So: the script `_RESERVE` books the next slot on Redis's own clock (no clock
 skew between replicas) and answers how long to wait; one waiter per process at a
-time, so a process never holds more than one booked slot.
+time, so a process never holds more than one booked slot (two while a request that
+lost its slot on the way out books again: `rebook`).
 
 When Redis is unreachable or frozen (short timeouts, no client retries: with
 redis-py's defaults a SIGSTOPped Redis hung every acquire past 5 s), the replica
@@ -132,15 +133,19 @@ class RedisBudget:
             await self._beat()  # learn how many replicas there are before the first request
             self._beats = asyncio.get_running_loop().create_task(self._beat_forever())
         async with self._lock:  # one waiter per process: at most one booked slot
-            for _ in range(LATE_TRIES):
-                at = await self._book()
-                delay = at - self._clock()
-                if delay > 0:
-                    await self._sleep(delay)
-                # Woken late (a busy machine): sending now would crowd the next slots, so the
-                # slot is lost and another booked, a few times at most.
-                if not self.shared or self._clock() - at <= LATE:
-                    return
+            await self.rebook()
+
+    async def rebook(self) -> None:
+        """Book a slot and wait for it, without the lock (a request that lost its slot on the way)."""
+        for _ in range(LATE_TRIES):
+            at = await self._book()
+            delay = at - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            # Woken late (a busy machine): sending now would crowd the next slots, so the
+            # slot is lost and another booked, a few times at most.
+            if not self.shared or self._clock() - at <= LATE:
+                return
 
     async def _book(self) -> float:
         """The moment of this replica's next request: a shared slot, or its local share."""

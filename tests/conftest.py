@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 from support import BASE_URL, make_config
 
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import PowerdrillClient
 
 ENV_VARS = (
@@ -92,7 +92,7 @@ async def make_client(fake_sleep: SleepRecorder) -> AsyncIterator[Callable[..., 
     clients: list[PowerdrillClient] = []
 
     def factory(version: str = "v2", **kw: Any) -> PowerdrillClient:
-        client = PowerdrillClient(make_config(version, **kw), sleep=fake_sleep, limiter=AsyncLimiter(1000, 1))
+        client = PowerdrillClient(make_config(version, **kw), sleep=fake_sleep, limiter=LocalBudget(0.0))
         clients.append(client)
         return client
 

@@ -10,6 +10,7 @@ records the moment the client handed each request to the network ("never sends m
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import sys
 import time
@@ -24,6 +25,8 @@ import pytest
 from mcp import StdioServerParameters
 from support import make_config, sandbox_config
 
+from pd_mcp.budget import LocalBudget, make_budget
+from pd_mcp.client import PowerdrillClient
 from pd_mcp.sandbox import SANDBOX_API_KEY, SANDBOX_USER_ID, SandboxOptions, running_sandbox
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import Settings
@@ -166,3 +169,87 @@ async def test_a_burst_of_200_in_process_never_sends_more_than_the_budget() -> N
     )
     assert busiest_second(sends.sent) <= budget
     assert busiest_second(arrivals) <= budget
+
+
+# --- the slot is checked where the request is written ------------------------------------
+
+
+class StallingBudget:
+    """Grants each slot at once, then stalls the event loop `stall` s, `stalls` times (a busy process)."""
+
+    def __init__(self, stalls: int, stall: float = 0.05) -> None:
+        self.stalls, self.stall = stalls, stall
+        self.acquired = self.rebooked = 0
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+        self._busy()
+
+    async def rebook(self) -> None:
+        self.rebooked += 1
+        self._busy()
+
+    def _busy(self) -> None:
+        if self.stalls:
+            self.stalls -= 1
+            # Runs once the request task first yields: on its way to the connection.
+            asyncio.get_running_loop().call_soon(time.sleep, self.stall)
+
+
+@pytest.mark.parametrize(("stalls", "rebooked"), [(0, 0), (1, 1), (10, 1)])
+async def test_a_request_held_up_on_its_way_out_takes_a_fresh_slot_and_is_still_sent_once(
+    stalls: int, rebooked: int
+) -> None:
+    """Measured: requests held ~30-90 ms by new connections on a busy loop arrived 3-29 ms apart
+    against the 55 ms spacing, and the fleet's busiest second at the upstream read 21-23 of 20."""
+    with running_sandbox(SandboxOptions(rate_limit=0)) as sb:
+        budget = StallingBudget(stalls)
+        client = PowerdrillClient(sandbox_config(sb.url), limiter=budget)
+        try:
+            answer = await client.status("ds-ready")
+        finally:
+            await client.aclose()
+        assert answer.counts.synched > 0
+        assert len(sb.sandbox.requests) == 1  # a lost slot never loses or doubles the request
+    assert budget.acquired == 1 and budget.rebooked == rebooked
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_the_local_budget_spaces_requests_and_rebooks_ahead_of_its_queue() -> None:
+    t = FakeTime()
+    budget = LocalBudget(0.055, clock=lambda: t.now, sleep=t.sleep)
+    for _ in range(3):
+        await budget.acquire()
+    assert t.now == pytest.approx(0.11)  # slots at 0, 0.055, 0.11: evenly spaced, no burst
+    order: list[str] = []
+
+    async def queued(name: str) -> None:
+        await budget.acquire()
+        order.append(name)
+
+    async def lost_its_slot() -> None:
+        await anyio.lowlevel.checkpoint()  # after the queue has formed
+        await budget.rebook()
+        order.append("rebooked")
+
+    async with anyio.create_task_group() as tg:
+        for name in ("a", "b", "c"):
+            tg.start_soon(queued, name)
+        tg.start_soon(lost_its_slot)
+    assert order.index("rebooked") <= 1  # the next slot, not the back of the queue
+    assert t.now == pytest.approx(0.11 + 4 * 0.055)  # four more slots, still evenly spaced
+
+
+def test_without_redis_the_budget_is_the_local_one_at_the_margin() -> None:
+    budget = make_budget(make_config(base_url="http://x", rate_limit=20))
+    assert isinstance(budget, LocalBudget) and budget.interval == pytest.approx(1.1 / 20)

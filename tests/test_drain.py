@@ -8,9 +8,9 @@ import logging
 import anyio
 import httpx
 import respx
-from aiolimiter import AsyncLimiter
 from support import make_config
 
+from pd_mcp.budget import LocalBudget
 from pd_mcp.capabilities import honest
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.drain import Drain
@@ -44,7 +44,7 @@ async def test_a_wait_in_flight_ends_with_its_latest_counts_when_the_drain_start
     config = make_config(base_url=BASE, user_id="u")
     with respx.mock(base_url=BASE) as mock:
         mock.get(f"/v2/team/datasets/{DS}/status").mock(return_value=httpx.Response(200, json=body))
-        client = PowerdrillClient(config, limiter=AsyncLimiter(1000, 1))
+        client = PowerdrillClient(config, limiter=LocalBudget(0.0))
         result = []
 
         async def wait() -> None:
@@ -70,7 +70,7 @@ async def test_a_wait_started_while_draining_polls_once_and_returns() -> None:
     config = make_config(base_url=BASE, user_id="u")
     with respx.mock(base_url=BASE) as mock:
         route = mock.get(f"/v2/team/datasets/{DS}/status").mock(return_value=httpx.Response(200, json=body))
-        client = PowerdrillClient(config, limiter=AsyncLimiter(1000, 1))
+        client = PowerdrillClient(config, limiter=LocalBudget(0.0))
         with anyio.fail_after(5):
             report = await wait_for_sync(client, DS, 600, clock=StuckClock(), stop=drain.stopping())
         await client.aclose()

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import mcp
 import pytest
-from aiolimiter import AsyncLimiter
 from support import no_sleep, sandbox_config, text_of
 
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.sandbox import Sandbox, SandboxOptions, running_sandbox
 from pd_mcp.sandbox.scenarios import find_scenario
@@ -78,13 +78,13 @@ def fast_runtime(
     config: ApiConfig,
     transport: httpx.AsyncBaseTransport | None = None,
     *,
-    limiter: AsyncLimiter | None = None,
+    limiter: LocalBudget | None = None,
 ) -> Runtime:
     """A Runtime whose shared client never really sleeps between retries and has a wide budget."""
     runtime = Runtime(config=config, transport=transport)
     # Runtime has no switch for the client's sleep and limiter; the client has, so seed it.
     runtime._client = PowerdrillClient(
-        config, transport=transport, sleep=no_sleep, limiter=limiter or AsyncLimiter(1000, 0.01)
+        config, transport=transport, sleep=no_sleep, limiter=limiter or LocalBudget(0.0)
     )
     return runtime
 
@@ -255,7 +255,7 @@ async def test_v1_status_through_the_client_under_faults_is_true_or_an_error() -
         sandbox_config(version="v1"),
         transport=httpx.ASGITransport(app=sandbox.app),
         sleep=no_sleep,
-        limiter=AsyncLimiter(1000, 0.01),
+        limiter=LocalBudget(0.0),
     )
     first_asked: dict[str, float] = {}
     answered = failed_calls = 0

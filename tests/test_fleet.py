@@ -99,7 +99,12 @@ def distinct(prefix: str, n: int) -> list[str]:
     return [f"{prefix}-{i}" for i in range(n)]
 
 
-async def test_120_calls_across_three_replicas_are_all_sent_at_the_budget_s_pace(fleet: Fleet) -> None:
+async def test_120_calls_on_a_cold_fleet_are_sent_at_one_budget_s_pace(fleet: Fleet) -> None:
+    """The fleet's first traffic: every replica opens its connections while the burst arrives.
+
+    Before requests were held to their slot where they are written (client._SendGate),
+    new connections on busy replicas arrived 3-29 ms apart and this read 21-23.
+    """
     since = time.monotonic()
     await drive([r.url for r in fleet.replicas], distinct("ds-pace", 120), 40)
     arrivals = fleet.upstream.arrivals(since)
@@ -108,17 +113,10 @@ async def test_120_calls_across_three_replicas_are_all_sent_at_the_budget_s_pace
     assert len(arrivals) == 120  # one request per call, none lost, none retried
     assert span >= 119 / BUDGET  # paced by the one shared budget, not three of their own
     assert span <= 1.5 * 120 / BUDGET  # and not much slower than it allows
-    assert busiest_second(arrivals) <= BUDGET + 2  # far from three budgets (60) at once
+    assert busiest_second(arrivals) <= BUDGET
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "BUG (open): in this round's runs the busiest second at the upstream was 21-22 of 20 in about "
-        "half the runs, quiet machine included (20 at commit dcf3e3a); the cause is not found yet"
-    ),
-)
-async def test_120_calls_across_three_replicas_keep_one_budget(fleet: Fleet) -> None:
+async def test_120_calls_on_a_warm_fleet_keep_one_budget(fleet: Fleet) -> None:
     since = time.monotonic()
     await drive([r.url for r in fleet.replicas], distinct("ds-budget", 120), 40)
     arrivals = fleet.upstream.arrivals(since)

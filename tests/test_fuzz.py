@@ -29,11 +29,11 @@ import httpx
 import mcp
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import CANARY_KEY, make_config, no_sleep, text_of
 
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import MAX_COUNT, PowerdrillClient
 from pd_mcp.clock import FakeClock
 from pd_mcp.errors import InvalidArgument
@@ -127,7 +127,7 @@ def test_any_dataset_id_requests_only_its_own_dataset_endpoints(version: str, da
 
     async def run() -> None:
         client = PowerdrillClient(
-            config(version), transport=upstream.transport(), sleep=no_sleep, limiter=AsyncLimiter(1000, 0.01)
+            config(version), transport=upstream.transport(), sleep=no_sleep, limiter=LocalBudget(0.0)
         )
         try:
             for call in (client.status, client.failed_sources):
@@ -169,7 +169,7 @@ def harness_for(mode: str) -> Iterator[ToolHarness]:
     runtime = Runtime(config=cfg, clock=FakeClock())  # waits sleep on a clock that never really waits
     # Runtime has no switch for the client's sleep and limiter; the client has, so seed it.
     runtime._client = PowerdrillClient(
-        cfg, transport=upstream.transport(), sleep=no_sleep, limiter=AsyncLimiter(1000, 0.01)
+        cfg, transport=upstream.transport(), sleep=no_sleep, limiter=LocalBudget(0.0)
     )
     with anyio.from_thread.start_blocking_portal() as portal:
         try:

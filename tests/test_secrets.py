@@ -34,11 +34,11 @@ import httpx
 import mcp
 import pytest
 import uvicorn
-from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 from support import CANARY_KEY, make_config, no_sleep, text_of
 
 from pd_mcp import errors, settings
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.sandbox import SandboxOptions, running_sandbox
 from pd_mcp.server import Runtime, build_server
@@ -149,7 +149,7 @@ def config(base_url: str = "http://echo.test", **kw: Any) -> ApiConfig:
 
 
 def quick_client(cfg: ApiConfig, transport: httpx.AsyncBaseTransport | None = None) -> PowerdrillClient:
-    return PowerdrillClient(cfg, transport=transport, sleep=no_sleep, limiter=AsyncLimiter(1000, 0.01))
+    return PowerdrillClient(cfg, transport=transport, sleep=no_sleep, limiter=LocalBudget(0.0))
 
 
 def quick_runtime(cfg: ApiConfig, transport: httpx.AsyncBaseTransport | None = None) -> Runtime:

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 from mcp import Client
 from mcp_types import CallToolResult
 from support import CANARY_KEY, make_config
 
 import pd_mcp.client
+from pd_mcp.budget import LocalBudget
 from pd_mcp.clock import FakeClock
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
@@ -69,7 +69,7 @@ def _instant_retries(monkeypatch: pytest.MonkeyPatch, fake_sleep: Any) -> None:
     class InstantClient(original):  # type: ignore[misc, valid-type]
         def __init__(self, cfg: ApiConfig, **kw: Any) -> None:
             kw.setdefault("sleep", fake_sleep)
-            kw.setdefault("limiter", AsyncLimiter(1000, 1))
+            kw.setdefault("limiter", LocalBudget(0.0))
             super().__init__(cfg, **kw)
 
     monkeypatch.setattr(pd_mcp.client, "PowerdrillClient", InstantClient)

@@ -17,10 +17,10 @@ import anyio
 import httpx
 import pytest
 import respx
-from aiolimiter import AsyncLimiter
 from support import CANARY_KEY, make_config
 
 from pd_mcp import waiter
+from pd_mcp.budget import LocalBudget
 from pd_mcp.client import PowerdrillClient
 from pd_mcp.clock import FakeClock
 from pd_mcp.errors import (
@@ -130,7 +130,7 @@ def mock() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[PowerdrillClient]:
-    c = PowerdrillClient(config(), limiter=AsyncLimiter(1000, 1))
+    c = PowerdrillClient(config(), limiter=LocalBudget(0.0))
     yield c
     await c.aclose()
 
@@ -612,7 +612,7 @@ async def test_no_listing_request_when_nothing_failed(
 
 
 async def test_v1_uses_its_paths_and_camel_case_parameters(clock: FakeClock, mock: respx.MockRouter) -> None:
-    client = PowerdrillClient(config("v1"), limiter=AsyncLimiter(1000, 1))
+    client = PowerdrillClient(config("v1"), limiter=LocalBudget(0.0))
     try:
         ds = Dataset(clock, lambda t: (0, 0, 1) if t >= 1 else (0, 1, 0), api_version="v1")
         status = mock.get(f"/v1/team/datasets/{DS}/status").mock(side_effect=ds)
