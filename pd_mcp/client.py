@@ -54,6 +54,7 @@ from pd_mcp.errors import (
 from pd_mcp.httpx_loader import httpx
 from pd_mcp.models import Counts, DatasetEntry, DatasetPage, FailedSource, StatusAnswer
 from pd_mcp.settings import ApiConfig
+from pd_mcp.upstream_sockets import use_asyncio_sockets
 from pd_mcp.validation import dataset_id as check_dataset_id
 
 if TYPE_CHECKING:
@@ -141,14 +142,16 @@ class PowerdrillClient:
         takes about a tenth of the CPU of a warm tool call.
         """
         if self._http is None:
-            self._http = self._transport or httpx.AsyncHTTPTransport(
-                verify=_tls_context(self.config.base_url),
-                # Keep-alive limit = pool size: httpcore drops a returned connection when the pool
-                # holds more than the keep-alive limit, so a lower one opens a connection per call.
-                limits=httpx.Limits(
-                    max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30
-                ),
-                trust_env=False,
+            self._http = self._transport or use_asyncio_sockets(
+                httpx.AsyncHTTPTransport(
+                    verify=_tls_context(self.config.base_url),
+                    # Keep-alive limit = pool size: httpcore drops a returned connection when the pool
+                    # holds more than the keep-alive limit, so a lower one opens a connection per call.
+                    limits=httpx.Limits(
+                        max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30
+                    ),
+                    trust_env=False,
+                )
             )
         return self._http
 
