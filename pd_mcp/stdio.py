@@ -16,6 +16,7 @@ serving, so nothing but JSON-RPC reaches the real stdout.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -41,10 +42,59 @@ WARM_UP_AFTER = 0.5
 _EOF = object()
 # The longest write that is atomic on a pipe (4096 bytes on Linux, 512 on macOS).
 _ATOMIC = getattr(select, "PIPE_BUF", 512)
+# Linux's flag for a read or write that fails with EAGAIN instead of waiting (pipes, sockets),
+# whatever the file's own blocking mode, which is shared with the host and left alone.
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+_CHUNK = 65536
+
+
+class _HandOver:
+    """The reader thread's last item when the event loop takes stdin over: the line begun."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, rest: bytes) -> None:
+        self.rest = rest
+
+
+def _nowait_works(fd: int, write: bool) -> bool:
+    """Whether `fd` honours `_NOWAIT` (a pipe or socket on Linux; probed with zero bytes)."""
+    if _NOWAIT is None:
+        return False
+    try:
+        if write:
+            os.pwritev(fd, [b""], -1, _NOWAIT)
+        else:
+            os.preadv(fd, [bytearray(0)], -1, _NOWAIT)
+    except OSError:  # EOPNOTSUPP: this kernel or this kind of file does not
+        return False
+    return True
+
+
+def _split(pieces: list[bytes], chunk: bytes, emit: Any) -> list[bytes]:
+    """Pass each line that `chunk` completes to `emit`; return the pieces of the line begun."""
+    start = 0
+    while (end := chunk.find(b"\n", start)) >= 0:
+        if pieces:
+            pieces.append(chunk[start : end + 1])
+            emit(b"".join(pieces))
+            pieces = []
+        else:
+            emit(chunk[start : end + 1])
+        start = end + 1
+    if start < len(chunk):
+        pieces.append(chunk[start:] if start else chunk)
+    return pieces
 
 
 class Wire:
-    """The process's stdin and stdout, claimed for JSON-RPC, with an optional early answerer."""
+    """The process's stdin and stdout, claimed for JSON-RPC, with an optional early answerer.
+
+    A reader thread reads stdin from the start (the event loop does not exist yet). Once the
+    SDK serves (`hand_over`), a pipe or socket stdin is read on the event loop instead, so a
+    request no longer hops from a thread to the loop; the thread's last item says where it
+    stopped. Other kinds of stdin (a file, a terminal) and other systems keep the thread.
+    """
 
     def __init__(self, early: EarlyAnswers | None = None) -> None:
         self.early = early
@@ -55,18 +105,45 @@ class Wire:
         self._lock = threading.RLock()
         self._waiter: tuple[Any, Any] | None = None  # (loop, event) of a `next_line` waiting
         self._waiter_lock = threading.Lock()
-        self._in = os.fdopen(os.dup(0), "rb", closefd=True)
+        self._in = os.dup(0)
         self._out = os.dup(1)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
         os.dup2(2, 1)  # stray prints now land on stderr
         self._reader = threading.Thread(target=self._read, name="pd-mcp-stdin", daemon=True)
-        self._kind: str | None = None  # what stdout is: "pipe", "file" or "other" (see `_room`)
+        self._kind = self._out_kind()
+        # The reader thread's wake-up for `hand_over` (-1: stdin stays with the thread).
+        self._wake = os.pipe() if self._can_hand_over() else (-1, -1)
+        self._pieces: list[bytes] = []  # the line begun, once the loop reads stdin
+        self._ready: collections.deque[Any] = collections.deque()  # lines the loop read
+        self._on_loop: Any = None  # the future a `next_line` on the loop waits on
+        self._buffer = bytearray(_CHUNK)
 
     def start(self) -> Wire:
         self._reader.start()
         return self
+
+    def _out_kind(self) -> str:
+        """What stdout is: "pipe" (not waiting when full), "polled" (a pipe without that),
+        "file", or "other" (see `send`)."""
+        try:
+            mode = os.fstat(self._out).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISFIFO(mode):
+            if _nowait_works(self._out, write=True):
+                return "pipe"
+            return "polled" if hasattr(select, "poll") else "other"  # no poll on Windows
+        return "file" if stat.S_ISREG(mode) else "other"
+
+    def _can_hand_over(self) -> bool:
+        try:
+            mode = os.fstat(self._in).st_mode
+        except OSError:
+            return False
+        pipe = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        return pipe and hasattr(select, "poll") and _nowait_works(self._in, write=False)
 
     def write(self, data: bytes) -> None:
         """Write all of `data`; a closed stdout (the host went away) ends the process at once, quietly."""
@@ -82,32 +159,39 @@ class Wire:
     async def send(self, data: bytes) -> None:
         """Write `data` without blocking the event loop.
 
-        A line of at most PIPE_BUF bytes to a pipe (or file) with room for it is written here,
-        on the loop's thread: such a write is atomic and cannot block. Anything else (a longer
-        line, a full pipe, a terminal or socket) is written from a worker thread, as before.
+        A line of at most PIPE_BUF bytes to a pipe with room for it (or to a file) is written
+        here, on the loop's thread, in one system call: such a write is atomic and does not wait.
+        Anything else (a longer line, a full pipe, a terminal or socket) is written from a worker
+        thread.
         """
         if len(data) <= _ATOMIC:
             with self._lock:  # the room is looked at and taken under one lock
-                if self._room():
-                    self.write(data)
+                if self._write_now(data):
                     return
         import anyio
 
         await anyio.to_thread.run_sync(self.write, data)
 
-    def _room(self) -> bool:
-        """stdout is a pipe or regular file that can take PIPE_BUF bytes now without blocking."""
-        if self._kind is None:
+    def _write_now(self, data: bytes) -> bool:
+        """Write `data` (at most PIPE_BUF bytes) if stdout takes it now without waiting."""
+        if self._kind == "pipe":
+            assert _NOWAIT is not None
             try:
-                mode = os.fstat(self._out).st_mode
-            except OSError:
-                mode = 0
-            pipe = stat.S_ISFIFO(mode) and hasattr(select, "poll")  # no poll on Windows
-            self._kind = "pipe" if pipe else "file" if stat.S_ISREG(mode) else "other"
-        if self._kind == "file":
+                written = os.pwritev(self._out, [data], -1, _NOWAIT)
+            except BlockingIOError:  # full: all or nothing, as for any atomic pipe write
+                return False
+            except OSError:  # EPIPE and the like, as in `write`
+                os._exit(0)
+            if written < len(data):  # never for a pipe's atomic write; finished here if it were
+                self.write(data[written:])
             return True
-        if self._kind != "pipe":
-            return False
+        if self._kind == "file" or (self._kind == "polled" and self._room()):
+            self.write(data)
+            return True
+        return False
+
+    def _room(self) -> bool:
+        """A pipe stdout can take PIPE_BUF bytes now (asked with poll, where `_NOWAIT` is missing)."""
         poller = select.poll()
         poller.register(self._out, select.POLLOUT)
         try:
@@ -115,15 +199,31 @@ class Wire:
         except OSError:
             return False
 
+    def hand_over(self) -> None:
+        """Let the event loop read stdin from now on, where that is possible (see the class)."""
+        if self._wake[1] >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake[1], b"!")
+
     async def next_line(self) -> Any:
         """The next line from stdin (or `_EOF`), handed to the event loop without a worker thread."""
         import asyncio
 
+        if self._on_loop is not None:
+            return await self._loop_line()
         while True:
             try:
-                return self.lines.get_nowait()
+                item = self.lines.get_nowait()
             except queue.Empty:
                 pass
+            else:
+                if isinstance(item, _HandOver):
+                    self._close_wake()
+                    self._read_on_loop(item.rest)
+                    return await self._loop_line()
+                if item is _EOF:
+                    self._close_wake()
+                return item
             event = asyncio.Event()
             with self._waiter_lock:
                 self._waiter = (asyncio.get_running_loop(), event)
@@ -133,6 +233,54 @@ class Wire:
             finally:
                 with self._waiter_lock:
                     self._waiter = None
+
+    def _close_wake(self) -> None:
+        """The thread has stopped (its last item was read): its wake-up pipe is not needed."""
+        for fd in self._wake:
+            if fd >= 0:
+                os.close(fd)
+        self._wake = (-1, -1)
+
+    def _read_on_loop(self, rest: bytes) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        self._pieces = [rest] if rest else []
+        self._on_loop = loop.create_future()
+        loop.add_reader(self._in, self._readable)
+
+    def _readable(self) -> None:
+        """stdin is readable (on the loop): queue the lines it completes, or the end of input."""
+        import asyncio
+
+        assert _NOWAIT is not None
+        try:
+            size = os.preadv(self._in, [self._buffer], -1, _NOWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            size = 0
+        if size:
+            self._pieces = _split(self._pieces, bytes(self._buffer[:size]), self._queue_on_loop)
+        else:
+            asyncio.get_running_loop().remove_reader(self._in)
+            os.close(self._in)
+            self._queue_on_loop(b"".join(self._pieces))
+            self._pieces = []
+            self._ready.append(_EOF)
+        if self._ready and not self._on_loop.done():
+            self._on_loop.set_result(None)
+
+    def _queue_on_loop(self, line: bytes) -> None:
+        if line.strip():
+            self._ready.append(line)
+
+    async def _loop_line(self) -> Any:
+        while not self._ready:
+            if self._on_loop.done():
+                self._on_loop = self._on_loop.get_loop().create_future()
+            await self._on_loop
+        return self._ready.popleft()
 
     def _put(self, item: Any) -> None:
         """Queue a line (from the reader thread) and wake a waiting `next_line`."""
@@ -157,24 +305,51 @@ class Wire:
         signal.signal(signal.SIGINT, stop)
 
     def _read(self) -> None:
+        """The reader thread: queue every line, answering what it can early, until the end of
+        input or until `hand_over` (then its last item says what it had read of a line)."""
+        pieces: list[bytes] = []
+        last: Any = _EOF
         try:
-            for line in self._in:
-                if not line.strip():
-                    continue
-                if self.early is not None and self.early.enabled:
-                    try:
-                        self._maybe_answer(line)
-                    except OSError:
-                        raise
-                    except Exception:  # RecursionError on deep nesting, anything else: the SDK answers
-                        self.early.enabled = False
-                self._put(line)
+            while (chunk := self._next_chunk()) is not None:
+                if not chunk:
+                    self._from_thread(b"".join(pieces))
+                    break
+                pieces = _split(pieces, chunk, self._from_thread)
+            else:
+                last = _HandOver(b"".join(pieces))
         except (OSError, ValueError):
             pass
         finally:
-            with contextlib.suppress(OSError):
-                self._in.close()
-            self._put(_EOF)
+            if last is _EOF:
+                with contextlib.suppress(OSError):
+                    os.close(self._in)
+            self._put(last)
+
+    def _next_chunk(self) -> bytes | None:
+        """The next bytes of stdin (b"" at its end), or None once `hand_over` was asked."""
+        if self._wake[0] >= 0:
+            poller = select.poll()
+            poller.register(self._in, select.POLLIN)
+            poller.register(self._wake[0], select.POLLIN)
+            while True:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake[0] in ready:
+                    return None
+                if self._in in ready:
+                    break
+        return os.read(self._in, _CHUNK)
+
+    def _from_thread(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        if self.early is not None and self.early.enabled:
+            try:
+                self._maybe_answer(line)
+            except OSError:
+                raise
+            except Exception:  # RecursionError on deep nesting, anything else: the SDK answers
+                self.early.enabled = False
+        self._put(line)
 
     def _maybe_answer(self, line: bytes) -> None:
         try:  # decoded first: json.loads(bytes) skips a byte-order mark, which the SDK's parser refuses
@@ -259,6 +434,7 @@ async def run_stdio(mcp: MCPServer, wire: Wire, *, record: bool = False) -> None
         tg.start_soon(pump_in)
         tg.start_soon(_pump_out, wire, out_receive, open_requests)
         wire.stop_answering()
+        wire.hand_over()
         tg.start_soon(_warm_up)
         recorded = anyio.Event()
         if record:
