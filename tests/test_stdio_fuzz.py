@@ -160,7 +160,9 @@ def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> N
         assert proc.returncode == 0, log[-3000:]
         assert "differed" not in log, log[-3000:]  # an early answer the SDK disagreed with
         answered: list[Any] = []
-        for line in out.decode().splitlines():
+        # Split at "\n" only, as the framing does: `splitlines` would also split at U+0085 or
+        # U+2028 inside a string (a fuzzed method name the SDK's error echoes).
+        for line in filter(None, out.decode().split("\n")):
             message = json.loads(line)  # stdout carries only JSON-RPC
             assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", line
             if "method" not in message and message.get("id") is not None:
