@@ -176,14 +176,39 @@ def fits(value: Any, shape: Any) -> bool:
     return all(fits(v, fields[k]) or (k in optional and v is None) for k, v in value.items() if k in fields)
 
 
+# Deeper than this, the SDK's JSON parser refuses a line Python's reads (its limit is about 200).
+MAX_DEPTH = 64
+# The keys of a JSON-RPC request or notification; another key makes a line one the early path leaves.
+_MESSAGE_KEYS = {"jsonrpc", "id", "method", "params"}
+PROTOCOL_VERSION_KEY = f"{_META}protocolVersion"
+
+
 def sdk_readable(message: Any) -> bool:
     """Whether the SDK's JSON reader reads `message` as Python's did: no lone surrogate anywhere
-    (Python's `json` accepts `"\\ud800"`, the SDK's parser refuses the whole line)."""
+    (Python's `json` accepts `"\\ud800"`, the SDK's parser refuses the whole line) and no nesting
+    deeper than MAX_DEPTH."""
     try:
         json.dumps(message, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return False
+    level, depth = [message], 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            return False
+        level = [v for item in level if isinstance(item, dict | list) for v in _children(item)]
     return True
+
+
+def _children(value: dict[str, Any] | list[Any]) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else value
+
+
+def modern_envelope(params: Any) -> bool:
+    """Whether a request opens a 2026-07-28 connection, as the SDK decides it: `params._meta`
+    carries the protocol-version key (the SDK's `runner._has_modern_envelope`)."""
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and PROTOCOL_VERSION_KEY in meta
 
 
 class EarlyAnswers:
@@ -199,7 +224,9 @@ class EarlyAnswers:
         self._modern: dict[str, dict[str, Any]] = manifest["modern"]
         self._version: str | None = None  # the legacy session's version, once initialize was answered
         self._initialized = False
-        self._seen_request = False
+        # The connection's era, "legacy" or "modern": as the SDK, decided by the first request
+        # (an enveloped request that is not `initialize` opens a modern one) and never again.
+        self._era: str | None = None
         self.enabled = True
 
     def answer(self, message: Any) -> dict[str, Any] | None:
@@ -224,23 +251,27 @@ class EarlyAnswers:
             if method == "notifications/initialized" and self._version is not None:
                 self._initialized = True
             return None
-        first, self._seen_request = not self._seen_request, True
+        first = self._era is None
+        if first:
+            self._era = "modern" if method != "initialize" and modern_envelope(params) else "legacy"
         if method == "initialize":
             return self._initialize(params) if first else None
-        if self._version is not None:
-            if self._initialized and method in LIST_METHODS and params in (None, {}):
-                return self._legacy[self._version].get(method)
-            return None
+        if self._era == "legacy":
+            plain = self._initialized and method in LIST_METHODS and params in (None, {})
+            return self._legacy[self._version].get(method) if plain and self._version else None
         return self._modern_answer(method, params)
 
     @staticmethod
     def _well_formed(message: Any) -> bool:
-        """A JSON-RPC message the SDK reads as it is: version, a str/int id (if any), a str method."""
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not sdk_readable(message):
+        """A JSON-RPC request or notification the SDK reads as it is: version, a str/int id (if
+        any), a str method, object params (if any), no other key. Whatever the SDK would not take
+        as a request must not count as the first one, which decides the era."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or set(message) - _MESSAGE_KEYS:
             return False
         ident = message.get("id")
         id_ok = "id" not in message or (not isinstance(ident, bool) and isinstance(ident, str | int))
-        return id_ok and isinstance(message.get("method"), str)
+        params_ok = isinstance(message.get("params"), dict | None)
+        return id_ok and params_ok and isinstance(message.get("method"), str) and sdk_readable(message)
 
     def _initialize(self, params: Any) -> dict[str, Any] | None:
         if not fits(params, _INITIALIZE) or set(params) - _INITIALIZE_KEYS:
@@ -260,7 +291,7 @@ class EarlyAnswers:
             return None
         if f"{_META}clientCapabilities" not in meta:
             return None
-        entry = self._modern.get(meta.get(f"{_META}protocolVersion"))  # type: ignore[arg-type]
+        entry = self._modern.get(meta.get(PROTOCOL_VERSION_KEY))  # type: ignore[arg-type]
         return entry.get(method) if entry else None
 
 

@@ -352,11 +352,12 @@ class Wire:
         self._put(line)
 
     def _maybe_answer(self, line: bytes) -> None:
+        assert self.early is not None
         try:  # decoded first: json.loads(bytes) skips a byte-order mark, which the SDK's parser refuses
             message = json.loads(line.decode("utf-8"))
-        except ValueError:
+        except ValueError:  # where Python's parser and the SDK's differ, the SDK alone answers
+            self.early.enabled = False
             return
-        assert self.early is not None
         response = self.early.answer(message)
         if response is not None:
             # Recorded before the line is queued, so the SDK's own answer is always recognized.

@@ -479,3 +479,118 @@ async def test_malformed_handshakes_get_the_sdks_answer_with_or_without_a_record
         else:
             assert first["error"]["code"] == -32602, name
     assert handshake.load() == {**manifest, "digest": handshake.digest(manifest)}
+
+
+# --- the era: the SDK's first request decides it, and so must the early path's ------------------
+
+DISCOVER = {"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {"_meta": META}}
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},  # no envelope: the SDK serves the 2025 handshake
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"progressToken": 1}}},
+        _init("1999-01-01"),  # an initialize the recording cannot answer still opens a legacy connection
+    ],
+)
+def test_rules_answer_no_modern_request_on_a_connection_a_legacy_request_opened(
+    manifest: dict[str, Any], first: dict[str, Any]
+) -> None:
+    """The fuzz suite's 'early handshake answer differed': after a first request without the
+    2026-07-28 envelope the SDK refuses every enveloped one (-32600); the early path answered it."""
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(first) is None
+    assert early.answer(DISCOVER) is None
+
+
+def test_rules_keep_a_modern_connection_modern_after_an_initialize(manifest: dict[str, Any]) -> None:
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(DISCOVER) is not None
+    assert early.answer(_init()) is None  # the SDK refuses it on a modern connection
+    early.answer(INITIALIZED)
+    assert early.answer(TOOLS_LIST) is None
+    assert early.answer(dict(DISCOVER, id=8)) is not None
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]},  # params not an object
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "result": {}},  # a key no request has
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"a": _nested(handshake.MAX_DEPTH)}},
+    ],
+)
+def test_rules_stop_answering_at_a_request_the_sdk_might_not_take_as_one(
+    manifest: dict[str, Any], line: dict[str, Any]
+) -> None:
+    """The SDK's first *validated* request decides the era: one it might refuse must not decide it."""
+    early = handshake.EarlyAnswers(manifest)
+    assert early.answer(line) is None
+    assert not early.enabled
+
+
+_ENVELOPES = st.sampled_from([None, {}, {"_meta": META}, {"_meta": {"progressToken": 1}}, {"cursor": "c"}])
+_MESSAGE = st.one_of(
+    st.sampled_from([_init(), _init("1999-01-01"), _init(surprise=True), INITIALIZED]),
+    st.tuples(st.sampled_from([*handshake.MODERN_METHODS, "initialize", "ping"]), _ENVELOPES).map(
+        lambda pair: {"jsonrpc": "2.0", "method": pair[0], **({} if pair[1] is None else {"params": pair[1]})}
+    ),
+)
+
+
+async def _sdk_answers(messages: list[dict[str, Any]]) -> dict[Any, Any]:
+    """The SDK's answers (by id) to `messages`, served in process exactly as stdio hands them over."""
+    import anyio
+    from mcp.shared.message import SessionMessage
+    from mcp_types import jsonrpc_message_adapter
+
+    server = lowlevel(build_server())
+    to_server, server_in = anyio.create_memory_object_stream[Any](100)
+    server_out, from_server = anyio.create_memory_object_stream[Any](100)
+    answers: dict[Any, Any] = {}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.run, server_in, server_out, server.create_initialization_options())
+        for message in messages:
+            await to_server.send(SessionMessage(jsonrpc_message_adapter.validate_python(message)))
+        with anyio.fail_after(10):  # every request is answered (none is cancelled here)
+            while len(answers) < sum("id" in m for m in messages):
+                reply = await from_server.receive()
+                wire = json.loads(reply.message.model_dump_json(by_alias=True, exclude_unset=True))
+                answers[wire["id"]] = wire
+        await to_server.aclose()
+    return answers
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict[str, Any]:
+    import anyio
+
+    return anyio.run(handshake.generate, lowlevel(build_server()))
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(steps=st.lists(_MESSAGE, max_size=5))
+def test_every_early_answer_equals_the_sdks_answer_in_any_session(
+    recorded: dict[str, Any], steps: list[dict[str, Any]]
+) -> None:
+    import anyio
+
+    messages = [
+        dict(m, id=i) if "id" in m or m["method"] != "notifications/initialized" else m
+        for i, m in enumerate(steps)
+    ]
+    early = handshake.EarlyAnswers(recorded)
+    given_early = [a for a in map(early.answer, messages) if a is not None]
+    if not given_early:
+        return
+    sdk = anyio.run(_sdk_answers, messages)
+    for answer in given_early:
+        assert sdk[answer["id"]] == answer
