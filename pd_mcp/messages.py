@@ -815,3 +815,25 @@ OUT_OF_DESCRIPTORS = (
 INVALID_REQUEST_MESSAGE = (
     "Invalid request: not an MCP JSON-RPC 2.0 request (a string method and, if any, object params)"
 )
+
+# JSON-RPC errors (id null) for a stdin line that is no JSON-RPC message: what a client developer
+# reads when a message was malformed. Short; each says what was wrong with the line.
+WIRE_NOT_JSON = "Parse error: not JSON (pd-mcp reads one JSON-RPC message per line)"
+WIRE_CUT_SHORT = "Parse error: not JSON, the line ends inside a value (a message split across lines?)"
+WIRE_NOT_UTF8 = "Parse error: not JSON, the line is not UTF-8"
+WIRE_BYTE_ORDER_MARK = "Parse error: not JSON, the line starts with a byte-order mark"
+WIRE_TOO_DEEP = "Parse error: JSON nested too deeply to read"
+WIRE_BATCH = (
+    "Invalid request: not a JSON-RPC request object: an array (MCP has no batches; send each "
+    "message on its own line)"
+)
+WIRE_NOT_OBJECT = "Invalid request: not a JSON-RPC request object: {kind}"
+WIRE_VERSION = 'Invalid request: not a JSON-RPC request object: no "jsonrpc": "2.0"'
+WIRE_NO_METHOD = "Invalid request: not a JSON-RPC request object: no string method"
+WIRE_BAD_ID = "Invalid request: the id must be a string or an integer"
+WIRE_PARAMS = "Invalid request: params must be an object"
+
+# The log line (WARNING) for such a line: the reason, its length and a short scrubbed excerpt.
+WIRE_REFUSED_LOG = "stdin line refused (%s), answered %s with id %s: %d bytes, starting %s"
+WIRE_IGNORED_LOG = "stdin line ignored (%s), not answered: %d bytes, starting %s"
+WIRE_QUIET_LOG = "%d malformed stdin lines so far; further ones are logged at debug level"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import logging
 import os
 import queue
 import select
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-    from mcp_types import JSONRPCError
 
     from pd_mcp.handshake import EarlyAnswers
+    from pd_mcp.refusals import Refusal
 
 # The longest a tool call can legitimately run: the longest wait plus its grace.
 DRAIN_LIMIT = 910.0
@@ -456,6 +457,9 @@ async def _pump_in(wire: Wire, in_send: Any, out_send: Any, open_requests: _Open
     from mcp.shared.message import SessionMessage
     from mcp_types import JSONRPCNotification, JSONRPCRequest, jsonrpc_message_adapter
 
+    from pd_mcp import refusals
+
+    refuser = _Refuser(wire.answered)
     async with in_send:
         while True:
             line = await wire.next_line()
@@ -463,12 +467,11 @@ async def _pump_in(wire: Wire, in_send: Any, out_send: Any, open_requests: _Open
                 break
             try:
                 message = jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except Exception as exc:
-                refusal = _refusal(line, wire.answered)
-                if refusal is None:  # the SDK drops what it cannot read (it has no id to answer)
-                    await in_send.send(exc)
-                else:  # a request with an id the SDK would drop: refused, so the host does not hang
-                    await out_send.send(SessionMessage(refusal))
+            except Exception:  # the SDK would drop it, and a host waiting for an answer would hang
+                await refuser.refuse(line, refusals.of_unreadable(line), out_send)
+                continue
+            if isinstance(message, JSONRPCNotification) and refusals.carries_id(line):
+                await refuser.refuse(line, refusals.bad_id(), out_send)  # `"id": null` and the like
                 continue
             if isinstance(message, JSONRPCRequest) and message.method not in _LISTENING:
                 open_requests.opened(message.id)
@@ -513,32 +516,39 @@ def _answered_early(wire: Wire, request_id: Any, data: str) -> bool:
     return True
 
 
-def _log() -> Any:
-    import logging
-
+def _log() -> logging.Logger:
     return logging.getLogger("pd_mcp.stdio")
 
 
-def _refusal(line: bytes, answered: dict[Any, Any]) -> JSONRPCError | None:
-    """JSON-RPC's -32600 for a line the SDK cannot read that is still a request with a usable id
-    (`params` not an object, say); None for anything else, or an id already answered early."""
-    from mcp_types import ErrorData, JSONRPCError
-    from mcp_types.jsonrpc import INVALID_REQUEST
+class _Refuser:
+    """Answers the lines the SDK cannot take (see `refusals`), logging each without its content."""
 
-    from pd_mcp.messages import INVALID_REQUEST_MESSAGE
+    LOUD = 20  # lines logged at WARNING; after that at debug level, so a flood cannot fill the log
 
-    try:
-        message = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or "method" not in message:
-        return None
-    ident = message.get("id")
-    if isinstance(ident, bool) or not isinstance(ident, str | int) or ident in answered:
-        return None
-    return JSONRPCError(
-        jsonrpc="2.0", id=ident, error=ErrorData(code=INVALID_REQUEST, message=INVALID_REQUEST_MESSAGE)
-    )
+    def __init__(self, answered: dict[Any, Any]) -> None:
+        self._answered = answered  # an id answered early has had its answer: none is added
+        self._count = 0
+
+    async def refuse(self, line: bytes, refusal: Refusal | None, out_send: Any) -> None:
+        """Send `refusal` for `line` (None: a line never answered) and log one line about it."""
+        from mcp.shared.message import SessionMessage
+        from mcp_types import ErrorData, JSONRPCError
+
+        from pd_mcp import messages, refusals
+
+        self._count += 1
+        level = logging.WARNING if self._count <= self.LOUD else logging.DEBUG
+        start = refusals.excerpt(line, os.environ.get("POWERDRILL_PROJECT_API_KEY", "").strip())
+        if refusal is None or (refusal.id is not None and refusal.id in self._answered):
+            why = "a malformed response" if refusal is None else f"{refusal.reason}, its id answered already"
+            _log().log(level, messages.WIRE_IGNORED_LOG, why, len(line), start)
+        else:
+            ident, code = json.dumps(refusal.id), refusal.code
+            _log().log(level, messages.WIRE_REFUSED_LOG, refusal.reason, code, ident, len(line), start)
+            error = ErrorData(code=code, message=refusal.message)
+            await out_send.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=refusal.id, error=error)))
+        if self._count == self.LOUD:
+            _log().warning(messages.WIRE_QUIET_LOG, self._count)
 
 
 async def _warm_up() -> None:
@@ -566,8 +576,6 @@ def _forget_recording() -> None:
 
 async def _record(mcp: MCPServer, done: Any) -> None:
     """Record the handshake from this server for the next start (when no valid recording exists)."""
-    import logging
-
     from pd_mcp import handshake
     from pd_mcp.sdk_internals import lowlevel
 

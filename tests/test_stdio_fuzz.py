@@ -1,9 +1,10 @@
 """Fuzzing the raw stdio wire: any sequence of JSON-RPC messages (and junk) to a real `pd-mcp`.
 
 Properties, with and without a fast-start recording on disk: the process never dies (it
-exits 0 once stdin closes), stdout carries only JSON, no request id is answered twice, and
+exits 0 once stdin closes), stdout carries only JSON, no request id is answered twice,
 every request that was not cancelled is answered (one the SDK cannot read, `params` not an
-object say, with JSON-RPC's -32600). With a recording, no early answer ever
+object say, with JSON-RPC's -32600), and each junk line gets at most one answer, with id
+null (-32700 for every one that is not JSON). With a recording, no early answer ever
 differs from the SDK's (the recording would be deleted). Upstream is the built-in sandbox
 (`pd-mcp serve --sandbox`), so nothing leaves the machine.
 
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from pd_mcp import handshake
+from pd_mcp import handshake, refusals
 
 pytestmark = pytest.mark.process
 
@@ -103,8 +104,8 @@ _STEP = st.one_of(
 _SESSION = st.tuples(st.booleans(), st.lists(_STEP, max_size=10), st.booleans())
 
 
-def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[Any]]:
-    """The bytes to write, the ids of the requests sent, and the ids a cancel named."""
+def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[Any], list[bytes]]:
+    """The bytes to write, the ids of the requests sent, the ids a cancel named, the junk lines."""
     starts_well, steps, string_ids = session
     if starts_well:
         first = (
@@ -119,6 +120,7 @@ def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[
     out: list[bytes] = []
     sent: list[Any] = []
     cancelled: set[Any] = set()
+    junk: list[bytes] = []
     for kind, value in steps:
         if kind == "request":
             ident: Any = f"r{len(sent)}" if string_ids else len(sent) + 1
@@ -137,7 +139,32 @@ def _lines(session: tuple[bool, list[Any], bool]) -> tuple[bytes, set[Any], set[
             out.append(json.dumps(notice).encode())
         elif kind == "junk":
             out.append(value)
-    return b"".join(line + b"\n" for line in out), set(sent), cancelled
+            junk.append(value)
+    return b"".join(line + b"\n" for line in out), set(sent), cancelled, junk
+
+
+def _parse_errors(junk: list[bytes]) -> tuple[int, int]:
+    """How many junk lines are surely not JSON, and how many nest so deep (MAX_NESTING brackets or
+    more) that pd-mcp may refuse them unread as -32700."""
+    sure = deep = 0
+    for line in junk:
+        if line.count(b"[") + line.count(b"{") >= refusals.MAX_NESTING:
+            deep += 1
+            continue
+        try:
+            json.loads(line.decode("utf-8"))
+        except ValueError:
+            sure += line.strip() != b""
+    return sure, deep
+
+
+def _check_null_answers(null: list[dict[str, Any]], junk: list[bytes]) -> None:
+    """Each junk line gets zero or one answer, with id null; each that is not JSON gets -32700."""
+    assert len(null) <= sum(line.strip() != b"" for line in junk), (null, junk)
+    codes = [m["error"]["code"] for m in null]
+    assert set(codes) <= {-32700, -32600}, null
+    sure, deep = _parse_errors(junk)
+    assert sure <= codes.count(-32700) <= sure + deep, (codes, junk)
 
 
 def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> None:
@@ -145,7 +172,7 @@ def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> N
     full = {**os.environ, "PD_MCP_LOG_LEVEL": "WARNING", **env}
     started = []
     for session in sessions:
-        data, sent, cancelled = _lines(session)
+        data, sent, cancelled, junk = _lines(session)
         proc = subprocess.Popen(
             [PD_MCP, "serve", "--sandbox"],
             stdin=subprocess.PIPE,
@@ -153,13 +180,14 @@ def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> N
             stderr=subprocess.PIPE,
             env=full,
         )
-        started.append((proc, data, sent, cancelled))
-    for proc, data, sent, cancelled in started:
+        started.append((proc, data, sent, cancelled, junk))
+    for proc, data, sent, cancelled, junk in started:
         out, err = proc.communicate(data, timeout=60)
         log = err.decode(errors="replace")
         assert proc.returncode == 0, log[-3000:]
         assert "differed" not in log, log[-3000:]  # an early answer the SDK disagreed with
         answered: list[Any] = []
+        null: list[dict[str, Any]] = []
         # Split at "\n" only, as the framing does: `splitlines` would also split at U+0085 or
         # U+2028 inside a string (a fuzzed method name the SDK's error echoes).
         for line in filter(None, out.decode().split("\n")):
@@ -167,6 +195,9 @@ def _run(sessions: list[tuple[bool, list[Any], bool]], env: dict[str, str]) -> N
             assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", line
             if "method" not in message and message.get("id") is not None:
                 answered.append(message["id"])
+            elif "method" not in message:
+                null.append(message)
+        _check_null_answers(null, junk)
         assert len(answered) == len(set(answered)), f"answered twice: {answered}"
         assert sent - cancelled <= set(answered), (sent - cancelled - set(answered), data[-2000:])
 
@@ -257,3 +288,87 @@ def test_a_byte_order_mark_before_initialize_gets_no_early_answer(recording: dic
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
+
+
+HELLO = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "f", "version": "0"},
+    },
+}
+
+
+@pytest.mark.parametrize("preload", ["1", "0"])
+def test_lines_without_a_usable_id_get_an_error_with_id_null_and_the_server_goes_on(
+    recording: dict[str, str], preload: str
+) -> None:
+    """Garbage, a bare number, an array, an object without id, a request with a null id: each gets
+    one JSON-RPC error with id null (the SDK dropped them all, silently); a malformed response, a
+    notification and a blank line get none; tools/list after them is answered as usual."""
+    from support import CANARY_KEY
+
+    lines = [
+        json.dumps(HELLO).encode(),
+        b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+        b"garbage \xff " + CANARY_KEY.encode(),
+        b"42",
+        b'[{"jsonrpc":"2.0","id":9,"method":"ping"}]',
+        b'{"jsonrpc":"2.0","method":"tools/list","params":[1]}',
+        b'{"jsonrpc":"2.0","id":null,"method":"tools/list"}',
+        b'{"jsonrpc":"2.0","result":{}}',
+        b"   ",
+        b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}',
+    ]
+    env = {**os.environ, **recording, "PD_MCP_PRELOAD": preload, "POWERDRILL_PROJECT_API_KEY": CANARY_KEY}
+    done = subprocess.run(
+        [PD_MCP, "serve", "--sandbox"],
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    log = done.stderr.decode(errors="replace")
+    assert done.returncode == 0, log[-2000:]
+    out = [json.loads(line) for line in filter(None, done.stdout.decode().split("\n"))]  # only JSON
+    assert all(set(m) in ({"jsonrpc", "id", "result"}, {"jsonrpc", "id", "error"}) for m in out), out
+    null = [m for m in out if m["id"] is None]
+    assert null == [
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32700, "message": "Parse error: not JSON, the line is not UTF-8"},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Invalid request: not a JSON-RPC request object: a number"},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {
+                "code": -32600,
+                "message": "Invalid request: not a JSON-RPC request object: an array (MCP has no batches; "
+                "send each message on its own line)",
+            },
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Invalid request: params must be an object"},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Invalid request: the id must be a string or an integer"},
+        },
+    ]
+    by_id = {m["id"]: m for m in out if m["id"] is not None}
+    assert set(by_id) == {1, 2} and len(out) == 7
+    assert {t["name"] for t in by_id[2]["result"]["tools"]} == {"get_dataset_status", "wait_for_dataset_sync"}
+    assert CANARY_KEY not in log and CANARY_KEY[:8] not in log
+    assert log.count("WARNING pd_mcp.stdio: stdin line") == 6, log  # five refused, one ignored
