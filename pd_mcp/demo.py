@@ -132,7 +132,7 @@ async def _drive(url: str, out: _Transcript) -> None:
         )
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            out.progress(f"progress {int(progress)}/{int(total or 0)}  {message or ''}")
+            out.progress(f"progress {progress:g}/{total or 0:g}  {message or ''}")
 
         result = await client.call_tool(
             "wait_for_dataset_sync",
