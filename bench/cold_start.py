@@ -7,7 +7,7 @@ capabilities in `params._meta`), for `pd-mcp`, `pd-mcp` with `PD_MCP_PRELOAD=0`,
 pd-mcp's very first start (empty cache), the bare SDK server
 (bench/bare_server.py) and `python -c pass`; then spawn → first
 `get_dataset_status` answer against the bare server's one-GET tool. Peak memory:
-each child's max RSS from wait4. Every variant runs once per round, interleaved.
+each child's own peak RSS (bench/spawn.py). Every variant runs once per round, interleaved.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def cold_start_report(vs: dict[str, Variant], plan: Plan) -> str:
     ]
     note = (
         f"Medians of {n} interleaved rounds{capped}. Baseline (1.00×) of each block: the bare SDK server "
-        "(the one-GET variant for the first answer). Peak RSS: max resident set of the child (wait4); "
-        "'≤': at the floor of that figure, the bench's own peak (bench/spawn.py says why). "
+        "(the one-GET variant for the first answer). Peak RSS: the child's own peak (VmHWM at its last "
+        "answer, bench/spawn.py). "
         "pd-mcp's pre-loader answers from a recording of the handshake kept in XDG_CACHE_HOME (a directory "
         "of this run, recorded during the warm-up); 'first start' gets an empty one every time, as after "
         "an install or upgrade. A max far above the median for pd-mcp usually means a start that found no "

@@ -8,7 +8,7 @@ body far over the cap:
 
 - a gzip bomb (about 1 MB on the wire, 1,000 MB inflated) and a 400 MB plain
   body: one `get_dataset_status` call over stdio (retries included), the
-  child's peak RSS (wait4) beside the same call answered normally by the
+  child's own peak RSS (VmHWM at the answer) beside the same call answered normally by the
   sandbox; the growth must stay under 50 MiB (issue 12);
 - 1,000 idle Streamable HTTP sessions (bench/sessions_bench.py): the server's
   resident and peak memory after opening them, beside one session, with the
@@ -181,10 +181,9 @@ def body_report(vs: list[Variant]) -> tuple[str, list[Target]]:
         )
     note = (
         f"One `pd-mcp` over stdio per run (medians of {len(vs[0].rss_kib)}): initialize, tools/list, one "
-        "get_dataset_status call, its retries included; peak RSS: the child's max resident set (wait4). "
+        "get_dataset_status call, its retries included; peak RSS: the child's own (VmHWM at the answer). "
         "The hostile upstream is a loopback server in the bench process; growth is against the same call "
-        "answered normally by the sandbox. Runs before the sections that grow the bench's own memory, "
-        "the floor of wait4's figure (bench/spawn.py)."
+        "answered normally by the sandbox."
     )
     header = ["upstream answer", "call ended", "peak RSS MiB", "growth MiB", "× normal"]
     return table(header, rows) + "\n\n" + note, targets

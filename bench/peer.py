@@ -10,7 +10,7 @@ and the command-line rows still run.
 
 Measured, interleaved, in this run:
 - spawn → `tools/list` answer (2025-11-25) and spawn → first tool answer, with
-  each child's peak RSS (wait4): pd-mcp against the peer;
+  each child's own peak RSS (bench/spawn.py): pd-mcp against the peer;
 - warm stdio call p50/p99, raw JSON-RPC lines: pd-mcp against the peer;
 - the command line, spawn → exit: `pd-mcp status ds-ready` against
   `python -c "import httpx"`, one `curl` of the same URL, and (with
@@ -246,8 +246,8 @@ def _report(
         + f"\n\nMedians of {n} interleaved rounds; warm calls: sequential tools/call round trips, one of "
         "each server per iteration, after a warm-up, pd-mcp's budget lifted as in section 2. "
         + (f"Baseline pd-mcp: `{baseline}`. " if baseline else "")
-        + "Peak RSS: max resident set of the child (wait4); '≤': at the floor of that figure, the bench's "
-        "own peak (bench/spawn.py says why)."
+        + "Peak RSS: the child's own (VmHWM at a server's last answer; for a command run to its exit, GNU "
+        "time's figure, so those runs include its fork and exec, about a millisecond; bench/spawn.py)."
     )
     return Result("\n\n".join(parts), targets)
 

@@ -2,14 +2,19 @@
 
 Why shared: the cold-start, peer, import-time and memory sections all time or
 weigh a fresh process the same way (wall time to the last awaited answer, peak
-RSS from wait4), so their figures can be set side by side.
+RSS of the child itself), so their figures can be set side by side.
 
-The floor of wait4's peak: Linux carries the high-water mark of the address
-space a process had before exec into its figure, and Python starts children
-with vfork, so a child's ru_maxrss is never below the bench's own peak RSS at
-spawn. A run whose figure is at that floor is marked (`Variant.floored`) and
-shown as "≤"; sections that weigh servers run before the ones that grow the
-bench (latency, load).
+Each child's own peak RSS: wait4's ru_maxrss is no good for that, because
+Linux keeps the high-water mark of the address space a process had before exec
+in its figure, and Python starts children with vfork (sharing the bench's), so
+ru_maxrss is never below the bench's own peak at spawn. A fresh exec's VmHWM
+does start at zero, so a server's peak is read from /proc/PID/status (VmHWM)
+at its last awaited answer, and a command run to its exit is started through
+GNU time (`/usr/bin/time -f %M`), which forks it from its own small process
+and reports its ru_maxrss (so its floor is time's ~2 MiB; every run-to-exit
+variant pays the same extra fork and exec, about a millisecond). Where neither
+exists (no /proc, no GNU time), wait4's figure is used, and a figure at the
+bench's own peak is marked (`Variant.floored`) and shown as "≤".
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class Variant:
     rss_kib: list[int] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)  # stdout lines after the last awaited answer
     fresh_cache: bool = False  # a new, empty XDG_CACHE_HOME for every run: pd-mcp's very first start
-    floored: bool = False  # a peak RSS at the bench's own peak: the child's is at most that (see above)
+    floored: bool = False  # wait4's figure at the bench's own peak (no /proc or GNU time; see above)
 
 
 def run_once(procs: Processes, v: Variant) -> tuple[float, int]:
@@ -53,16 +58,65 @@ def run_once(procs: Processes, v: Variant) -> tuple[float, int]:
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=procs.log_dir))
         env = {**env, "XDG_CACHE_HOME": str(cache)}
     floor = own_peak_kib()
+    argv, measured = v.argv, None
+    if v.script is None and GNU_TIME:
+        measured = Path(tempfile.mkstemp(prefix="maxrss-", dir=procs.log_dir)[1])
+        argv = [GNU_TIME, "-f", "%M", "-o", str(measured), *v.argv]
     started = time.perf_counter()
-    proc = procs.spawn(v.key, v.argv, env)
+    proc = procs.spawn(v.key, argv, env)
     try:
-        elapsed, peak = _run_to_exit(proc, v, started) if v.script is None else _play(procs, proc, v, started)
+        if v.script is None:
+            elapsed, peak = _run_to_exit(proc, v, started)
+            own = _time_figure(measured) if measured is not None else None
+        else:
+            elapsed, peak, own = _play(procs, proc, v, started)
+        if own is not None:
+            return elapsed, own
         v.floored = v.floored or peak <= floor
         return elapsed, peak
     finally:
         procs.stop(proc)
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
+        if measured is not None:
+            measured.unlink(missing_ok=True)
+
+
+def _gnu_time() -> str | None:
+    """GNU time's path, if it is the GNU one (`-f`/`-o`); None otherwise."""
+    import subprocess
+
+    path = shutil.which("time", path="/usr/bin:/bin") or shutil.which("gtime")
+    if path is None:
+        return None
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "GNU" in done.stdout + done.stderr else None
+
+
+GNU_TIME = _gnu_time()
+
+
+def _time_figure(path: Path) -> int | None:
+    """The child's max RSS (KiB) that GNU time wrote, its last line; None if unreadable."""
+    try:
+        return int(path.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    """A running process's own peak RSS (VmHWM, KiB) from /proc; None where there is none."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for text in status:
+                if text.startswith("VmHWM:"):
+                    return int(text.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def own_peak_kib() -> int:
@@ -85,8 +139,11 @@ def _run_to_exit(proc: Any, v: Variant, started: float) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def _play(procs: Processes, proc: Any, v: Variant, started: float) -> tuple[float, int]:
-    """Write the script's lines, wait for each awaited answer; then read stdout to its end."""
+def _play(procs: Processes, proc: Any, v: Variant, started: float) -> tuple[float, int, int | None]:
+    """Write the script's lines, wait for each awaited answer; then read stdout to its end.
+
+    Returns the time to the last answer, wait4's peak and the child's own (VmHWM at that answer).
+    """
     assert v.script is not None
     lines = Lines(proc.stdout.fileno())
     deadline = time.monotonic() + START_TIMEOUT
@@ -96,6 +153,7 @@ def _play(procs: Processes, proc: Any, v: Variant, started: float) -> tuple[floa
         if wait_for is not None:
             answer = _answer(procs, lines, v, wait_for, deadline)
     elapsed = time.perf_counter() - started
+    own = vm_hwm_kib(proc.pid)
     if v.check:
         v.check(answer)
     proc.stdin.close()
@@ -107,7 +165,7 @@ def _play(procs: Processes, proc: Any, v: Variant, started: float) -> tuple[floa
     usage, killed = reap(proc, EXIT_TIMEOUT)
     if killed:
         print(f"  note: {v.label} did not exit within {EXIT_TIMEOUT:g} s of stdin closing", file=sys.stderr)
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, own
 
 
 def _answer(procs: Processes, lines: Lines, v: Variant, wait_for: int, deadline: float) -> dict[str, Any]:
