@@ -539,6 +539,9 @@ _CONFIG_FIX = (
     f"{CHECK_IN_A_TERMINAL}; never ask for the key in this chat"
 )
 
+# Said only when the error carries a trace id (the text shows it); dropped otherwise.
+TRACE_FOR_SUPPORT = " and give them the trace id for Powerdrill support"
+
 # The one next step for each class of `errors.py`, by class name; a class without its own entry
 # uses its nearest base class's. Every class in errors.py has an entry (a test checks).
 ERROR_NEXT_STEP: dict[str, str] = {
@@ -562,8 +565,8 @@ ERROR_NEXT_STEP: dict[str, str] = {
     "BadRequest": (
         "Ask the user to confirm the dataset id, and that POWERDRILL_USER_ID is right in pd-mcp's entry "
         "in their MCP host's settings (after a change: restart the host and run `pd-mcp check` "
-        f"{CHECK_IN_A_TERMINAL}; never ask for the key in this chat); if both are right, tell the user "
-        "and give them the trace id for Powerdrill support."
+        f"{CHECK_IN_A_TERMINAL}; never ask for the key in this chat); if both are right, tell the user"
+        f"{TRACE_FOR_SUPPORT}."
     ),
     "RateLimited": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user "
@@ -571,7 +574,7 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "UpstreamUnavailable": (
         "pd-mcp already retried: call again at most once, and if it fails again, tell the user Powerdrill "
-        "is having trouble and give them the trace id for Powerdrill support."
+        f"is having trouble{TRACE_FOR_SUPPORT}."
     ),
     "NetworkError": (
         "Call again at most once; if it fails again, tell the user Powerdrill cannot be reached and ask "
@@ -592,8 +595,8 @@ ERROR_NEXT_STEP: dict[str, str] = {
         f"address, {_CONFIG_FIX}; calling again will not help."
     ),
     "MalformedResponse": (
-        "Call again at most once; if it fails again, tell the user and give them the trace id for "
-        "Powerdrill support."
+        "Call again at most once; if it fails again, tell the user Powerdrill's answer could not be read"
+        f"{TRACE_FOR_SUPPORT}."
     ),
 }
 

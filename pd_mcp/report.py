@@ -18,6 +18,7 @@ from pd_mcp.messages import (
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
     SIMULATED_FACT,
+    TRACE_FOR_SUPPORT,
     bug_message,
     bug_user_message,
     checked_line,
@@ -147,7 +148,10 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
             facts.append(SIMULATED_FACT)
     said = exc.message.rstrip().rstrip(".")
     extra = f" ({'; '.join(facts)})" if facts else ""
-    parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, exc.what_to_do]
+    step = exc.what_to_do
+    if not (isinstance(exc, UpstreamError) and exc.trace_id):
+        step = step.replace(TRACE_FOR_SUPPORT, "")  # no trace id to give
+    parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, step]
     return " ".join(parts)
 
 

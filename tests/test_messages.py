@@ -692,3 +692,14 @@ def test_a_bug_says_retry_once_then_tell_the_user() -> None:
     text = messages.bug_message("KeyError", "check")
     assert "Call again at most once; if it fails again, tell the user pd-mcp has a bug." in text
     assert len(sentences(text)) <= 3
+
+
+@pytest.mark.parametrize("name", ["UpstreamUnavailable", "MalformedResponse", "BadRequest"])
+def test_the_trace_id_for_support_is_asked_for_only_when_the_text_shows_one(name: str) -> None:
+    """Reader round 5: 'give them the trace id' with no trace id anywhere in the text."""
+    cls = getattr(errors, name)
+    assert messages.TRACE_FOR_SUPPORT in messages.next_step_for(cls)
+    without = error_text(cls("Powerdrill answered badly."), "ds-1")
+    assert "trace id" not in without and "  " not in without and " ." not in without
+    shown = error_text(cls("Powerdrill answered badly.", trace_id="tr-42"), "ds-1")
+    assert "Powerdrill trace id tr-42" in shown and messages.TRACE_FOR_SUPPORT.strip() in shown
