@@ -95,6 +95,8 @@ class PollSchedule:
             return remaining
         if remaining - interval < self.tail * interval:
             # The poll after this one would come just before the deadline: merge the two
-            # when that keeps polls within the cap, else leave exactly the cap to the end.
-            return remaining if remaining <= self.cap else remaining - self.cap
+            # when that keeps polls within the cap, else leave at most the cap to the end,
+            # but never poll again sooner than `min_gap` (a wasted request, and on a clock far
+            # from zero a sleep too short to move it).
+            return remaining if remaining <= self.cap else max(remaining - self.cap, self.min_gap)
         return interval
