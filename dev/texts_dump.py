@@ -72,6 +72,13 @@ def answer(http: int, code: int, message: str, **headers: str) -> httpx.Response
     )
 
 
+def pause_late(t: float, _n: int) -> Counts3 | httpx.Response:
+    """One source finishes at 10 s; from 30 s Powerdrill asks for a 20 s pause, past a 45 s deadline."""
+    if t < 30:
+        return (2, 3, 0) if t < 10 else (3, 2, 0)
+    return answer(429, 201, "too many requests", **{"Retry-After": "20"})
+
+
 def scenarios(drain: Callable[[], None]) -> dict[str, Scenario]:
     """Every dataset the dump asks about, by id."""
 
@@ -121,6 +128,7 @@ def scenarios(drain: Callable[[], None]) -> dict[str, Scenario]:
         "ds-stuck": Scenario(steady((1, 3, 0))),
         "ds-stuck-failed": Scenario(steady((1, 3, 1)), sources="late"),
         "ds-pause": Scenario(pause("120")),
+        "ds-pause-late": Scenario(pause_late),
         "ds-pause-first": Scenario(
             lambda _t, _n: answer(429, 201, "too many requests", **{"Retry-After": "120"})
         ),
@@ -373,6 +381,7 @@ WAIT_ROUND = [
     ("ds-syncing-one-failed", 20, "timed out with a failed source"),
     ("ds-stuck-failed", 20, "timed out, and the failed source's name did not come before the deadline"),
     ("ds-pause", 45, "Retry-After 120 (pd-mcp caps it at 60 s) past the deadline, after counts"),
+    ("ds-pause-late", 45, "Retry-After 20 at 30 s, past the deadline: a pause the default 45 s can sit out"),
     ("ds-pause-first", 45, "Retry-After 120 (capped at 60 s) before any counts: an error"),
     ("ds-hangs", 1, "Powerdrill never answered before the deadline (an error)"),
 ]

@@ -50,20 +50,32 @@ class ConfigError(PdMcpError):
 class InvalidArgument(PdMcpError):
     """A tool argument is not allowed; nothing was sent to Powerdrill."""
 
-    def __init__(self, argument: str, message: str, *, missing: bool = False, empty: bool = False) -> None:
+    def __init__(
+        self,
+        argument: str,
+        message: str,
+        *,
+        missing: bool = False,
+        empty: bool = False,
+        wrong_type: bool = False,
+    ) -> None:
         super().__init__(message)
         self.argument = argument
         # True when the argument was not given at all (its texts differ from a wrong value's).
         self.missing = missing
         # True when it was given but empty or blank (for the user, no value was given).
         self.empty = empty
+        # True when it is not of the JSON type the schema asks for (the assistant's slip, not the user's).
+        self.wrong_type = wrong_type
 
     @property
     def text_key(self) -> str:
         """The key of this error's texts in `pd_mcp.messages` (`dataset_id:missing` when not given,
-        `dataset_id:empty` when empty or blank)."""
+        `dataset_id:empty` when empty or blank, `dataset_id:type` when not a string)."""
         if self.missing:
             return f"{self.argument}:missing"
+        if self.wrong_type:
+            return f"{self.argument}:type"
         return f"{self.argument}:empty" if self.empty else self.argument
 
 

@@ -56,7 +56,9 @@ or re-added in Powerdrill; an empty dataset needs files).
 user after a wait in which none finished, or after two timed-out waits in a row. A wait cut short \
 by a server restart (`cut_short_by_restart: true`) is exempt from both stop rules: it does not count \
 as a timed-out wait, whatever its finished_during_wait (skip it when counting waits in a row); call \
-it again once, and if that one is cut short too, stop and tell the user.
+it again once, and if that one is cut short too, stop and tell the user. A wait that Powerdrill's \
+pause ended early (its message says so) counts as a timed-out wait but not as one in which none \
+finished; follow its message.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
 retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
@@ -90,7 +92,8 @@ it when get_dataset_status says `syncing` (for example right after files were up
 
 It returns as soon as synchronizing is over, with the same verdict rules as \
 get_dataset_status, or at timeout_seconds with `timed_out: true` and the latest counts (earlier \
-if Powerdrill asks for a pause past the deadline, or if the server restarts). \
+if Powerdrill asks for a pause past the deadline, which counts as a timed-out wait but not as one \
+in which none finished, its message saying how to call again; or if the server restarts). \
 After a timed-out wait: call again while sources are still finishing \
 (`finished_during_wait` > 0); stop and tell the user after a wait in which none finished, or \
 after two timed-out waits in a row. A wait cut short by a server restart \
@@ -332,8 +335,14 @@ def timed_out_message(
     along, that a job must wait, and the waiting rule."""
     during = f"{finished} finished during this wait" if finished else "none finished during this wait"
     if come_back is not None:
-        rule = come_back_rule(come_back)
-    elif finished:
+        return (
+            f"Dataset {dataset_id} is still synchronizing: after {waited:.0f} s Powerdrill asked for a "
+            f"{math.ceil(come_back)} s pause, longer than this wait had left, so it ended early, with "
+            f"{during}: {_counts_phrase(counts, failed_names, missing)}. "
+            f"Do not start a Powerdrill job yet{_not_fixed(counts.invalid)}. "
+            f"{come_back_rule(come_back, finished=finished)}"
+        )
+    if finished:
         rule = (
             f"Sources are still finishing, so call {WAIT_TOOL} again, unless this was your second "
             "timed-out wait in a row: then stop and tell the user it is still synchronizing."
@@ -350,23 +359,44 @@ def timed_out_message(
     )
 
 
-def come_back_rule(seconds: float) -> str:
+def come_back_rule(seconds: float, *, error: bool = False, finished: int = 0) -> str:
     """The next step when Powerdrill's Retry-After points past the wait's deadline (one sentence).
 
-    A model cannot sleep, so the rule is a longer wait: pd-mcp sits out the pause inside the call.
+    `error` when no counts came before it (the wait failed, so the retry rule of errors applies);
+    `finished`: sources that finished during the wait. A model cannot sleep, so the rule is a wait
+    long enough to sit the pause out inside the call, asked for beyond the default 45 s only where
+    the host allows calls that long.
     """
     wait = math.ceil(seconds)
     longer = wait + 15
     if longer > 900:
+        lead = f"Powerdrill asked for a {wait} s pause before the next request" if error else "That pause is"
         return (
-            f"Powerdrill asked for a {wait} s pause before the next request, longer than any wait, so "
-            "stop and tell the user Powerdrill is busy; check again only when the user asks."
+            f"{lead}, longer than any wait, so stop and tell the user Powerdrill is busy; check again only "
+            "when the user asks."
         )
+    again = "once more" if error else "again"
+    if longer <= 45:
+        call = (
+            f"call {WAIT_TOOL} {again} with timeout_seconds left out (45 s) or at least {longer}, long "
+            "enough for pd-mcp to sit out the pause"
+        )
+        otherwise = ""
+    else:
+        call = (
+            f"call {WAIT_TOOL} {again} with timeout_seconds of at least {longer} (pd-mcp sits out the pause "
+            "within it) only if the host allows calls that long"
+        )
+        otherwise = "otherwise, or "
+    if error:
+        return (
+            f"Powerdrill asked for a {wait} s pause, longer than this wait had left: {call}; "
+            f"{otherwise}if that one fails or times out too, stop and tell the user Powerdrill is busy."
+        )
+    counts_as = "a timed-out wait" if finished else "a timed-out wait but not as one in which none finished"
     return (
-        f"Powerdrill asked for a {wait} s pause, longer than this wait had left, so, unless this was "
-        f"your second timed-out wait in a row, call {WAIT_TOOL} again with timeout_seconds of at least "
-        f"{longer} (pd-mcp sits out the pause within it); this wait counts as a timed-out wait, so if "
-        "the next one also times out, stop and tell the user."
+        f"This wait counts as {counts_as}: unless it was your second timed-out wait in a row, {call}; "
+        f"{otherwise}if the next one also times out, stop and tell the user."
     )
 
 
@@ -618,6 +648,11 @@ INVALID_NEXT_STEP: dict[str, str] = {
         "one), and then pass the user_message line on as it is; if it has, call again with that id and "
         "do not pass the line on."
     ),
+    # Not a string (a number, a list, null): the call's form was wrong, not necessarily the id.
+    "dataset_id:type": (
+        "Call again with dataset_id as a JSON string holding the exact id as Powerdrill shows it (the "
+        'number 42 becomes "42"); ask the user for the id only if this conversation has not given it.'
+    ),
     "timeout_seconds": (
         f"Call {WAIT_TOOL} again without timeout_seconds (45 s), or with at most 900 only if the host "
         "allows calls that long."
@@ -709,6 +744,11 @@ INVALID_USER_MESSAGE: dict[str, str] = {
         "dataset's exact id as Powerdrill shows it (not its name)."
     ),
     "dataset_id:missing": _NO_ID_GIVEN,
+    # Sent in the wrong form by the assistant: nothing for the user to correct.
+    "dataset_id:type": (
+        "The dataset could not be checked yet because its id was sent in the wrong form, so it is not known "
+        "yet whether it is ready for analysis."
+    ),
     # An empty or blank id: for the user, no id was given at all.
     "dataset_id:empty": _NO_ID_GIVEN,
 }

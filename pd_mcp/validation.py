@@ -25,7 +25,9 @@ TIMEOUT_DEFAULT = 45.0
 def dataset_id(value: object) -> str:
     """Return `value` if it is a valid dataset id, else raise `InvalidArgument`."""
     if not isinstance(value, str):
-        raise InvalidArgument("dataset_id", m.wrong_type("dataset_id", "a string", type(value).__name__))
+        raise InvalidArgument(
+            "dataset_id", m.wrong_type("dataset_id", "a string", type(value).__name__), wrong_type=True
+        )
     if _DATASET_ID.fullmatch(value) and value not in (".", ".."):
         return value
     if not value.strip():

@@ -148,7 +148,7 @@ class _Wait:
         error.elapsed = self.elapsed()
         error.attempt_limit = f"the wait's {self.timeout:g} s"
         if self.come_back is not None:
-            error.next_step = come_back_rule(self.come_back)
+            error.next_step = come_back_rule(self.come_back, error=True)
         return error
 
     async def finish(self, *, timed_out: bool, restarting: bool = False) -> WaitResult:

@@ -235,6 +235,20 @@ def test_every_invalid_argument_result_has_a_user_message(argument: str) -> None
         assert "exact id" in user
 
 
+@pytest.mark.parametrize("value", [42, 4.2, None, ["ds-7"], {"id": "ds-7"}, True])
+def test_a_dataset_id_that_is_not_a_string_is_sent_again_as_one_and_blames_no_user(value: object) -> None:
+    """The assistant's slip (reader round 5): the step is to send the id as a string, asking the user
+    only for an id the conversation has not given; the user's sentence asks nothing of them."""
+    with pytest.raises(InvalidArgument) as info:
+        dataset_id(value)
+    assert info.value.text_key == "dataset_id:type"
+    model, user = split_error_result(error_result_text(info.value))
+    check_error_user_text(user)
+    assert "as a JSON string" in model and 'becomes "42"' in model and not doubled(model)
+    assert "only if this conversation has not given it" in model and len(sentences(model)) <= 3
+    assert "please" not in user and "you" not in user.lower().split()
+
+
 def test_a_bug_result_has_a_user_message_and_keeps_to_the_rules() -> None:
     model, user = split_error_result(error_result_text(ZeroDivisionError(), "ds-7", "wait for"))
     assert model == messages.bug_message("ZeroDivisionError", "wait for")
@@ -446,18 +460,29 @@ def test_command_line_lines_use_the_vocabulary_and_agree_in_number(counts: Count
         check_grammar(text.replace("(their names could not be fetched)", ""), counts)
 
 
-@pytest.mark.parametrize("seconds", [1.0, 30.0, 29.2, 900.0])
-def test_a_pause_past_the_deadline_asks_for_a_longer_wait_never_for_sleeping(seconds: float) -> None:
-    """A model cannot wait N seconds on its own: the rule is a wait long enough to sit the pause out."""
-    rule = messages.come_back_rule(seconds)
-    assert len(sentences(rule)) == 1 and "not sooner" not in rule
+@pytest.mark.parametrize("error", [False, True])
+@pytest.mark.parametrize("seconds", [1.0, 29.2, 30.0, 31.0, 60.0, 900.0])
+def test_a_pause_past_the_deadline_asks_for_a_wait_that_sits_it_out_never_for_sleeping(
+    seconds: float, error: bool
+) -> None:
+    """A model cannot wait N seconds on its own: the rule is a wait long enough to sit the pause out,
+    and beyond the default 45 s only where the host allows calls that long (the parameter's advice)."""
+    rule = messages.come_back_rule(seconds, error=error)
+    assert len(sentences(rule)) == 1 and "not sooner" not in rule and not doubled(rule)
     longer = math.ceil(seconds) + 15
-    if longer <= 900:
-        assert f"timeout_seconds of at least {longer}" in rule
+    if longer <= 45:
+        assert f"timeout_seconds left out (45 s) or at least {longer}" in rule
+        assert "only if the host allows" not in rule
+    elif longer <= 900:
+        assert f"timeout_seconds of at least {longer}" in rule and "only if the host allows calls" in rule
+        assert "otherwise, or if" in rule  # a host that does not: stop now
     else:
-        assert "stop and tell the user" in rule
-    text = messages.timed_out_message("ds-7", Counts(1, 2, 0), 12.0, 1, come_back=seconds)
+        assert "stop and tell the user" in rule and "timeout_seconds" not in rule
+    if error and longer <= 900:  # an error: the retry rule of errors (once), not the waits-in-a-row rule
+        assert "once more" in rule and "fails or times out too, stop" in rule and "in a row" not in rule
+    text = messages.timed_out_message("ds-7", Counts(1, 2, 0), 12.0, 0, come_back=seconds)
     check_model_text(text)
+    assert "Powerdrill asked for a" in text and "ended early" in text
 
 
 @pytest.mark.parametrize("case", sorted(COUNTS))
@@ -535,13 +560,22 @@ def test_a_failed_dataset_is_checked_again_only_after_the_user_replaced_files(
     check_grammar(text, counts)
 
 
-@pytest.mark.parametrize("seconds", [1.0, 30.0])
-def test_an_early_end_for_a_pause_counts_toward_the_two_timed_out_waits(seconds: float) -> None:
-    rule = messages.come_back_rule(seconds)
+@pytest.mark.parametrize("finished", [0, 2])
+@pytest.mark.parametrize("seconds", [1.0, 30.0, 60.0])
+def test_an_early_end_for_a_pause_counts_toward_the_two_timed_out_waits_not_the_none_finished_rule(
+    seconds: float, finished: int
+) -> None:
+    rule = messages.come_back_rule(seconds, finished=finished)
     assert "counts as a timed-out wait" in rule and "if the next one also times out, stop" in rule
     # A pause after a first timed-out wait must not lead to a third wait (the stop rule).
-    assert rule.index("unless this was your second timed-out wait in a row") < rule.index("call ")
+    assert rule.index("unless it was your second timed-out wait in a row") < rule.index("call ")
+    # Ended by the pause, not by a lack of progress: the none-finished stop rule is lifted, and said so.
+    assert ("not as one in which none finished" in rule) == (finished == 0)
     assert "Powerdrill asks for a pause past" in messages.WAIT_DESCRIPTION
+    assert "not as one in which none finished" in messages.WAIT_DESCRIPTION
+    assert "pause ended early (its message says so) counts as a timed-out wait but not as one" in (
+        messages.INSTRUCTIONS
+    )
     assert "Powerdrill asked for a pause past" in (WaitResult.model_fields["timed_out"].description or "")
 
 

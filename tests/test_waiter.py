@@ -439,7 +439,7 @@ async def test_retry_after_past_the_deadline_before_any_counts_is_an_error_that_
     assert route.call_count == 1  # nothing sent after Powerdrill said "come back in 50 s"
     assert caught.value.retry_after == 50
     text = error_text(caught.value, DS, "wait for")
-    assert "a 50 s pause" in text and "again with timeout_seconds of at least 65" in text
+    assert "a 50 s pause" in text and "once more with timeout_seconds of at least 65" in text
     assert "at most once" not in text  # not the generic rate-limit step
 
 
