@@ -118,7 +118,8 @@ TIMEOUT_DESCRIPTION = (
     "After a timed-out wait, call again while sources are still "
     "finishing (finished_during_wait > 0); stop and tell the user after a wait in which none finished, "
     "or after two timed-out waits in a row; a wait cut short by a server restart is exempt from both (it "
-    "does not count as a timed-out wait): call again once."
+    "does not count as a timed-out wait): call again once; a wait that Powerdrill's pause ended early (its "
+    "message says so) counts as a timed-out wait but not as one in which none finished."
 )
 RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
 
@@ -370,9 +371,13 @@ def come_back_rule(seconds: float, *, error: bool = False, finished: int = 0) ->
     wait = math.ceil(seconds)
     longer = wait + 15
     if longer > 900:
-        lead = f"Powerdrill asked for a {wait} s pause before the next request" if error else "That pause is"
+        lead = (
+            f"Powerdrill asked for a {wait} s pause before the next request,"
+            if error
+            else f"That pause ({wait} s) is"
+        )
         return (
-            f"{lead}, longer than any wait, so stop and tell the user Powerdrill is busy; check again only "
+            f"{lead} longer than any wait, so stop and tell the user Powerdrill is busy; check again only "
             "when the user asks."
         )
     again = "once more" if error else "again"
@@ -424,6 +429,33 @@ BUDGET_QUEUE_TIMED_OUT = (
     "Powerdrill is not at fault"
 )
 NO_ANSWER_BY_DEADLINE = "Powerdrill did not answer before the wait's deadline."
+
+# A wait shorter than the default that got no answer: the retry gives Powerdrill the default time.
+# Per class: what to add to the call, and when to give up.
+_SHORT_WAIT_RETRY = {
+    "RequestTimedOut": (
+        "",
+        "it times out again, tell the user Powerdrill is slow to answer and that you can check again when "
+        "they ask in a few minutes",
+    ),
+    "BudgetTimedOut": (
+        ", waiting for one dataset at a time",
+        "that fails too, tell the user pd-mcp is busy and that you can check again when they ask",
+    ),
+}
+
+
+def short_wait_step(error_class: str, timeout: float, default: float) -> str | None:
+    """The next step of a wait of `timeout` s (below `default`) that ran out of time before any
+    answer, or None where the class's own step stands (the wait was not short, or not the cause)."""
+    retry = _SHORT_WAIT_RETRY.get(error_class)
+    if retry is None or timeout >= default:
+        return None
+    also, gave_up = retry
+    return (
+        f"Call {WAIT_TOOL} again at most once with timeout_seconds left out ({default:g} s), as this wait "
+        f"had only {timeout:g} s{also}; if {gave_up}."
+    )
 
 
 def facts_line(synched: int, synching: int, invalid: int, total: int, verdict: str) -> str:
@@ -651,16 +683,20 @@ INVALID_NEXT_STEP: dict[str, str] = {
     # Not a string (a number, a list, null): the call's form was wrong, not necessarily the id.
     "dataset_id:type": (
         "Call again with dataset_id as a JSON string holding the exact id as Powerdrill shows it (the "
-        'number 42 becomes "42"); ask the user for the id only if this conversation has not given it.'
+        'number 42 becomes "42") and do not pass on the user_message line; if this conversation has not '
+        "given the id, ask the user for it instead (do not guess one)."
     ),
     "timeout_seconds": (
         f"Call {WAIT_TOOL} again without timeout_seconds (45 s), or with at most 900 only if the host "
-        "allows calls that long."
+        "allows calls that long (then do not pass on the user_message line)."
     ),
-    "arguments": f"Call again with only dataset_id ({WAIT_TOOL} also takes timeout_seconds).",
+    "arguments": (
+        f"Call again with arguments as an object holding dataset_id and, for {WAIT_TOOL}, timeout_seconds "
+        "if you set one (then do not pass on the user_message line)."
+    ),
     "unexpected": (
-        f"Call again without the unexpected argument: only dataset_id ({WAIT_TOOL} also takes "
-        "timeout_seconds)."
+        f"Call again without the unexpected argument, with only dataset_id and, for {WAIT_TOOL}, "
+        "timeout_seconds if you set one (then do not pass on the user_message line)."
     ),
 }
 

@@ -134,5 +134,6 @@ class WaitResult(DatasetStatus):
         default=0,
         description="data sources whose synchronizing ended (synchronized or failed) during this wait; "
         "0 after a timed-out wait means no progress (a wait cut short by a restart is exempt from the "
-        "stop rules whatever this says)",
+        "stop rules whatever this says, and one that Powerdrill's pause ended early, as its message says, "
+        "does not count as a wait in which none finished)",
     )

@@ -28,12 +28,14 @@ from pd_mcp.messages import (
     come_back_rule,
     progress_message,
     restarting_message,
+    short_wait_step,
     timed_out_message,
     user_message,
 )
 from pd_mcp.models import FailedSource, StatusAnswer, WaitResult
 from pd_mcp.report import build_status, fetch_failed_sources, now_iso
 from pd_mcp.schedule import Observation, PollSchedule
+from pd_mcp.validation import TIMEOUT_DEFAULT
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -149,6 +151,8 @@ class _Wait:
         error.attempt_limit = f"the wait's {self.timeout:g} s"
         if self.come_back is not None:
             error.next_step = come_back_rule(self.come_back, error=True)
+        elif step := short_wait_step(type(error).__name__, self.timeout, TIMEOUT_DEFAULT):
+            error.next_step = step
         return error
 
     async def finish(self, *, timed_out: bool, restarting: bool = False) -> WaitResult:

@@ -245,7 +245,8 @@ def test_a_dataset_id_that_is_not_a_string_is_sent_again_as_one_and_blames_no_us
     model, user = split_error_result(error_result_text(info.value))
     check_error_user_text(user)
     assert "as a JSON string" in model and 'becomes "42"' in model and not doubled(model)
-    assert "only if this conversation has not given it" in model and len(sentences(model)) <= 3
+    assert "if this conversation has not given the id, ask the user for it instead" in model
+    assert len(sentences(model)) <= 3
     assert "please" not in user and "you" not in user.lower().split()
 
 
@@ -737,3 +738,55 @@ def test_the_trace_id_for_support_is_asked_for_only_when_the_text_shows_one(name
     assert "trace id" not in without and "  " not in without and " ." not in without
     shown = error_text(cls("Powerdrill answered badly.", trace_id="tr-42"), "ds-1")
     assert "Powerdrill trace id tr-42" in shown and messages.TRACE_FOR_SUPPORT.strip() in shown
+
+
+# --- reader round 6 -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [errors.RequestTimedOut, errors.BudgetTimedOut])
+@pytest.mark.parametrize("timeout", [1.0, 20.0, 44.5, 45.0, 120.0])
+def test_a_short_wait_that_got_no_answer_is_retried_with_the_default_timeout(
+    cls: type[PdMcpError], timeout: float
+) -> None:
+    """A 1 s wait that timed out would be retried with the same 1 s and fail again: its step names
+    the default; a wait of the default or longer keeps the class's own step."""
+    step = messages.short_wait_step(cls.__name__, timeout, 45.0)
+    if timeout >= 45.0:
+        assert step is None
+        return
+    assert (
+        step is not None and "timeout_seconds left out (45 s)" in step and f"had only {timeout:g} s" in step
+    )
+    assert "at most once" in step and len(sentences(step)) == 1 and not doubled(step)
+    assert ("one dataset at a time" in step) == (cls is errors.BudgetTimedOut)
+
+
+def test_only_the_wait_deadline_errors_get_the_short_wait_step() -> None:
+    for cls in _error_classes():
+        if cls.__name__ not in ("RequestTimedOut", "BudgetTimedOut"):
+            assert messages.short_wait_step(cls.__name__, 1.0, 45.0) is None, cls
+
+
+@pytest.mark.parametrize("key", ["dataset_id:type", "timeout_seconds", "arguments", "unexpected"])
+def test_an_argument_slip_of_the_assistant_is_fixed_quietly(key: str) -> None:
+    """A call the assistant got wrong is made again without telling the user about the slip."""
+    step = messages.INVALID_NEXT_STEP[key]
+    assert "do not pass on the user_message line" in step and len(sentences(step)) <= 1, step
+    if key in ("arguments", "unexpected"):  # a timeout the assistant chose is kept
+        assert "timeout_seconds if you set one" in step
+
+
+def test_a_pause_longer_than_any_wait_reads_as_a_sentence() -> None:
+    rule = messages.come_back_rule(1000.0)
+    assert rule.startswith("That pause (1000 s) is longer than any wait, so stop"), rule
+    assert messages.come_back_rule(1000.0, error=True).startswith(
+        "Powerdrill asked for a 1000 s pause before the next request, longer than any wait, so stop"
+    )
+
+
+def test_the_timeout_and_finished_descriptions_name_the_pause_exception() -> None:
+    """Hosts show parameter and field descriptions on their own: both carry the pause's case."""
+    finished = WaitResult.model_fields["finished_during_wait"].description or ""
+    for text in (messages.TIMEOUT_DESCRIPTION, finished):
+        assert "Powerdrill's pause ended early" in text and "none finished" in text, text
+        assert "restart" in text

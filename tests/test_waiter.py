@@ -763,6 +763,7 @@ async def test_waits_that_never_left_the_budget_queue_say_so_not_that_powerdrill
         assert "no request was sent" not in text  # it would contradict the attempts it counts
         assert "one dataset at a time" in text and "did not answer" not in text
         assert "longer timeout_seconds" not in text  # the host may end a longer call
+        assert "timeout_seconds left out (45 s)" in text  # but the default gives the queue time
 
 
 async def test_a_sent_request_without_an_answer_blames_powerdrill(
@@ -772,6 +773,10 @@ async def test_a_sent_request_without_an_answer_blames_powerdrill(
     assert sent >= 60 and len(failures) == 60
     assert all(isinstance(exc, RequestTimedOut) for exc in failures)
     assert all("Powerdrill did not answer" in error_text(exc, "ds-1") for exc in failures)
+    # A 1 s wait: retried with the same 1 s it would fail again; the step names the default.
+    assert all(
+        "timeout_seconds left out (45 s), as this wait had only 1 s" in error_text(exc) for exc in failures
+    )
 
 
 async def test_no_more_waits_blame_powerdrill_than_requests_were_sent(
