@@ -341,7 +341,10 @@ class PowerdrillClient:
             outcome = "ok"
             return parsed, trace_id, simulated
         finally:
-            log.info(
+            # A successful request is routine (its trace id is in the result): DEBUG, so a
+            # serving process at the default INFO does no logging work per tool call.
+            log.log(
+                logging.DEBUG if outcome == "ok" else logging.INFO,
                 "upstream GET %s status=%s outcome=%s ms=%.1f trace_id=%s external_trace_id=%s attempt=%d",
                 path,
                 status if status is not None else "-",

@@ -380,28 +380,28 @@ def come_back_rule(seconds: float, *, error: bool = False, finished: int = 0) ->
             f"{lead} longer than any wait, so stop and tell the user Powerdrill is busy; check again only "
             "when the user asks."
         )
-    again = "once more" if error else "again"
     if longer <= 45:
-        call = (
-            f"call {WAIT_TOOL} {again} with timeout_seconds left out (45 s) or at least {longer}, long "
-            "enough for pd-mcp to sit out the pause"
+        timeout = (
+            f"timeout_seconds left out (45 s) or at least {longer}, long enough for pd-mcp to sit out "
+            "the pause"
         )
-        otherwise = ""
+        known, unsure = "", ""
     else:
-        call = (
-            f"call {WAIT_TOOL} {again} with timeout_seconds of at least {longer} (pd-mcp sits out the pause "
-            "within it) only if the host allows calls that long"
+        timeout = f"timeout_seconds of at least {longer} (pd-mcp sits out the pause within it)"
+        known, unsure = (
+            f"only if you know the host allows calls of {longer} s or more, ",
+            "you are not sure, or ",
         )
-        otherwise = "otherwise, or "
     if error:
         return (
-            f"Powerdrill asked for a {wait} s pause, longer than this wait had left: {call}; "
-            f"{otherwise}if that one fails or times out too, stop and tell the user Powerdrill is busy."
+            f"Powerdrill asked for a {wait} s pause, longer than this wait had left: {known}call "
+            f"{WAIT_TOOL} once more with {timeout}, and follow the result it returns; if {unsure}that call "
+            "also ends in an error, stop and tell the user Powerdrill is busy."
         )
     counts_as = "a timed-out wait" if finished else "a timed-out wait but not as one in which none finished"
     return (
-        f"This wait counts as {counts_as}: unless it was your second timed-out wait in a row, {call}; "
-        f"{otherwise}if the next one also times out, stop and tell the user."
+        f"This wait counts as {counts_as}: unless it was your second timed-out wait in a row, {known}call "
+        f"{WAIT_TOOL} again with {timeout}; if {unsure}the next one also times out, stop and tell the user."
     )
 
 
@@ -435,12 +435,11 @@ NO_ANSWER_BY_DEADLINE = "Powerdrill did not answer before the wait's deadline."
 _SHORT_WAIT_RETRY = {
     "RequestTimedOut": (
         "",
-        "it times out again, tell the user Powerdrill is slow to answer and that you can check again when "
-        "they ask in a few minutes",
+        "Powerdrill is slow to answer and that you can check again when they ask in a few minutes",
     ),
     "BudgetTimedOut": (
         ", waiting for one dataset at a time",
-        "that fails too, tell the user pd-mcp is busy and that you can check again when they ask",
+        "pd-mcp is busy and that you can check again when they ask",
     ),
 }
 
@@ -454,7 +453,8 @@ def short_wait_step(error_class: str, timeout: float, default: float) -> str | N
     also, gave_up = retry
     return (
         f"Call {WAIT_TOOL} again at most once with timeout_seconds left out ({default:g} s), as this wait "
-        f"had only {timeout:g} s{also}; if {gave_up}."
+        f"had only {timeout:g} s{also}, and follow the result it returns; if that call also ends in an "
+        f"error, tell the user {gave_up}."
     )
 
 
@@ -644,13 +644,13 @@ ERROR_NEXT_STEP: dict[str, str] = {
         f"(after a change: restart the host and run `pd-mcp check` {CHECK_IN_A_TERMINAL})."
     ),
     "RequestTimedOut": (
-        "Call again at most once; if it times out again, tell the user Powerdrill is slow to answer and "
-        "that you can check again when they ask in a few minutes."
+        "Call again at most once and follow the result it returns; if that call also ends in an error, tell "
+        "the user Powerdrill is slow to answer and that you can check again when they ask in a few minutes."
     ),
     "BudgetTimedOut": (
         "Call again at most once, waiting for one dataset at a time (raise timeout_seconds above 45 only "
-        "if the host allows longer calls); if that fails too, tell the user pd-mcp is busy and that you "
-        "can check again when they ask."
+        "if the host allows longer calls) and follow the result it returns; if that call also ends in an "
+        "error, tell the user pd-mcp is busy and that you can check again when they ask."
     ),
     "Redirected": (
         f"Ask the user to correct POWERDRILL_API_URL, or remove it so pd-mcp uses Powerdrill's default "

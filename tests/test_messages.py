@@ -473,14 +473,16 @@ def test_a_pause_past_the_deadline_asks_for_a_wait_that_sits_it_out_never_for_sl
     longer = math.ceil(seconds) + 15
     if longer <= 45:
         assert f"timeout_seconds left out (45 s) or at least {longer}" in rule
-        assert "only if the host allows" not in rule
+        assert "host allows" not in rule
     elif longer <= 900:
-        assert f"timeout_seconds of at least {longer}" in rule and "only if the host allows calls" in rule
-        assert "otherwise, or if" in rule  # a host that does not: stop now
+        assert f"timeout_seconds of at least {longer}" in rule
+        assert f"only if you know the host allows calls of {longer} s or more" in rule
+        assert "if you are not sure, or" in rule  # a host that may not: stop now
     else:
         assert "stop and tell the user" in rule and "timeout_seconds" not in rule
     if error and longer <= 900:  # an error: the retry rule of errors (once), not the waits-in-a-row rule
-        assert "once more" in rule and "fails or times out too, stop" in rule and "in a row" not in rule
+        assert "once more" in rule and "also ends in an error, stop" in rule and "in a row" not in rule
+        assert "follow the result it returns" in rule  # a timed-out result has its own next step
     text = messages.timed_out_message("ds-7", Counts(1, 2, 0), 12.0, 0, come_back=seconds)
     check_model_text(text)
     assert "Powerdrill asked for a" in text and "ended early" in text
@@ -567,7 +569,7 @@ def test_an_early_end_for_a_pause_counts_toward_the_two_timed_out_waits_not_the_
     seconds: float, finished: int
 ) -> None:
     rule = messages.come_back_rule(seconds, finished=finished)
-    assert "counts as a timed-out wait" in rule and "if the next one also times out, stop" in rule
+    assert "counts as a timed-out wait" in rule and "the next one also times out, stop" in rule
     # A pause after a first timed-out wait must not lead to a third wait (the stop rule).
     assert rule.index("unless it was your second timed-out wait in a row") < rule.index("call ")
     # Ended by the pause, not by a lack of progress: the none-finished stop rule is lifted, and said so.
@@ -613,7 +615,8 @@ def test_user_sentences_of_an_unknown_error_and_a_full_queue_promise_nothing_the
     text = error_text(errors.BudgetTimedOut(messages.BUDGET_QUEUE_TIMED_OUT), "ds-7", "wait for")
     assert "no request was sent" not in text and "that poll was never sent" in text
     assert "PD_MCP_RATE_LIMIT" not in text  # a number's place, not a variable name
-    assert "if that fails too, tell the user" in text  # a rule for a second failure too
+    assert "if that call also ends in an error, tell the user" in text  # a rule for a second failure too
+    assert "follow the result it returns" in text  # a timed-out result of the retry has its own step
 
 
 def test_a_redirect_and_an_empty_dataset_say_what_to_do_and_when() -> None:
