@@ -366,7 +366,7 @@ def come_back_rule(seconds: float, *, error: bool = False, finished: int = 0) ->
     `error` when no counts came before it (the wait failed, so the retry rule of errors applies);
     `finished`: sources that finished during the wait. A model cannot sleep, so the rule is a wait
     long enough to sit the pause out inside the call, asked for beyond the default 45 s only where
-    the host allows calls that long.
+    the assistant knows the host allows calls that long.
     """
     wait = math.ceil(seconds)
     longer = wait + 15
