@@ -64,7 +64,7 @@ retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
 usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
 added or replaced, check again. Every result's text ends with a line `user_message: ...`: one \
-plain sentence you can pass on to the user as it is.
+plain sentence you can pass on to the user as it is, unless the result says not to.
 Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: after \
 each update, read the resource and follow its verdict as in step 2, except that for `syncing` you \
 wait for the next update instead of calling wait_for_dataset_sync.\
@@ -640,8 +640,8 @@ ERROR_NEXT_STEP: dict[str, str] = {
     ),
     "NetworkError": (
         "Call again at most once; if it fails again, tell the user Powerdrill cannot be reached and ask "
-        "them to check the network and POWERDRILL_API_URL in pd-mcp's entry in their MCP host's settings "
-        f"(after a change: restart the host and run `pd-mcp check` {CHECK_IN_A_TERMINAL})."
+        "them to check the network and, if they set one, POWERDRILL_API_URL in pd-mcp's entry in their MCP "
+        f"host's settings (after a change: restart the host and run `pd-mcp check` {CHECK_IN_A_TERMINAL})."
     ),
     "RequestTimedOut": (
         "Call again at most once and follow the result it returns; if that call also ends in an error, tell "

@@ -108,7 +108,10 @@ class DatasetStatus(BaseModel):
     api_version: Literal["v1", "v2"] = Field(description="the Powerdrill API version used")
     checked_at: str = Field(description="ISO 8601 UTC time of the check")
     simulated: bool = Field(
-        default=False, description="true when the data came from the pd-mcp sandbox, not real Powerdrill"
+        default=False,
+        description="true when the data came from the pd-mcp sandbox (simulated, for trying pd-mcp out), not "
+        "a real Powerdrill dataset: no real Powerdrill job can run on it, so tell the user pd-mcp is pointed "
+        "at the sandbox",
     )
 
 

@@ -793,3 +793,18 @@ def test_the_timeout_and_finished_descriptions_name_the_pause_exception() -> Non
     for text in (messages.TIMEOUT_DESCRIPTION, finished):
         assert "Powerdrill's pause ended early" in text and "none finished" in text, text
         assert "restart" in text
+
+
+def test_the_simulated_field_says_no_real_job_can_run_and_what_to_tell_the_user() -> None:
+    """Reader round 8: a sandbox `ready` says a job can start; the field says on what it cannot."""
+    from pd_mcp.models import DatasetStatus
+
+    text = DatasetStatus.model_fields["simulated"].description or ""
+    assert "no real Powerdrill job can run on it" in text and "tell the user" in text
+
+
+def test_the_instructions_let_a_result_hold_its_user_message_back() -> None:
+    """Argument slips say not to pass the user_message on; the instructions must allow for that."""
+    assert "pass on to the user as it is, unless the result says not to" in messages.INSTRUCTIONS
+    held_back = [k for k, step in messages.INVALID_NEXT_STEP.items() if "do not pass" in step]
+    assert held_back, "no text holds its user_message back any more: drop the clause"
