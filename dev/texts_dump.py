@@ -31,7 +31,7 @@ from typing import Any
 import anyio
 import httpx
 
-from pd_mcp.client import PowerdrillClient
+from pd_mcp.client import SANDBOX_HEADER, PowerdrillClient
 from pd_mcp.clock import FakeClock
 from pd_mcp.server import Runtime, build_server
 from pd_mcp.settings import ApiConfig
@@ -60,6 +60,7 @@ class Scenario:
     sources: str = "ok"  # "ok", "fail" (HTTP 502) or "late" (answers after the wait's grace)
     polls: int = 0
     start: float | None = None  # the fake time of its first status request: its own time starts there
+    simulated: bool = False  # answered as the pd-mcp sandbox answers (its header), as with `serve --sandbox`
 
 
 def steady(c: Counts3) -> Callable[[float, int], Counts3]:
@@ -112,6 +113,7 @@ def scenarios(drain: Callable[[], None]) -> dict[str, Scenario]:
     found = {
         "ds-ready": Scenario(steady((5, 0, 0))),
         "ds-ready-one": Scenario(steady((1, 0, 0))),
+        "ds-sandbox-ready": Scenario(steady((5, 0, 0)), simulated=True),
         "ds-syncing": Scenario(steady((3, 5, 0))),
         "ds-syncing-one-failed": Scenario(steady((3, 3, 1))),
         "ds-partial": Scenario(steady((4, 0, 2))),
@@ -184,7 +186,8 @@ class Upstream:
         )
         if self.version == "v1":
             data = {V1_NAMES[k]: v for k, v in data.items()}
-        return httpx.Response(200, json={"code": 0, "data": data}, headers={"x-pd-trace-id": "tr-dump-1"})
+        headers = {"x-pd-trace-id": "tr-dump-1", **({SANDBOX_HEADER: "true"} if scenario.simulated else {})}
+        return httpx.Response(200, json={"code": 0, "data": data}, headers=headers)
 
     async def sources(self, scenario: Scenario) -> httpx.Response:
         if scenario.sources == "fail":
@@ -358,6 +361,10 @@ def demo(doc: Doc) -> None:
 VERDICT_ROUND = [
     ("ds-ready", "ready (5 of 5)"),
     ("ds-ready-one", "ready (its only source)"),
+    (
+        "ds-sandbox-ready",
+        "ready, from the pd-mcp sandbox (`simulated: true`, as with `pd-mcp serve --sandbox`)",
+    ),
     ("ds-syncing", "syncing"),
     ("ds-syncing-one-failed", "syncing, with one failed source"),
     ("ds-partial", "partially_failed (4 synchronized, 2 failed)"),

@@ -64,7 +64,10 @@ retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
 usable; failed (invalid_count) = not usable, and waiting does not change it. After files are \
 added or replaced, check again. Every result's text ends with a line `user_message: ...`: one \
-plain sentence you can pass on to the user as it is, unless the result says not to.
+plain sentence you can pass on to the user as it is, unless the result says not to. A result \
+with `simulated: true` (its text says "simulated sandbox data") comes from pd-mcp's sandbox, not \
+from Powerdrill: no real Powerdrill job can run on it, so tell the user pd-mcp is pointed at the \
+sandbox.
 Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: after \
 each update, read the resource and follow its verdict as in step 2, except that for `syncing` you \
 wait for the next update instead of calling wait_for_dataset_sync.\
@@ -285,6 +288,13 @@ def progress_message(dataset_id: str, counts: Counts) -> str:
     if counts.invalid:
         fixed = " (the failed one stays failed)" if counts.invalid == 1 else " (failed ones stay failed)"
     return f"Dataset {dataset_id}: {_counts_phrase(counts)}{fixed}; not ready for a job yet."
+
+
+def simulated_user(sentence: str, simulated: bool) -> str:
+    """The user's sentence, with the sandbox's tag inside it when the data is simulated."""
+    if not simulated:
+        return sentence
+    return f"{sentence.removesuffix('.')} ({SIMULATED_FACT})."
 
 
 def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) -> str:
@@ -610,7 +620,10 @@ ERROR_NEXT_STEP: dict[str, str] = {
     "PdMcpError": "Call again at most once; if it fails again, tell the user the check failed.",
     "ConfigError": f"Ask the user to fix each variable named above {_CONFIG_FIX}.",
     "InvalidArgument": "Ask the user for the exact value; do not guess one.",
-    "UpstreamError": "Tell the user what Powerdrill answered; calling again with the same id will not help.",
+    "UpstreamError": (
+        f"Tell the user what Powerdrill answered{TRACE_FOR_SUPPORT}; calling again with the same id will not "
+        "help."
+    ),
     "AuthenticationError": (
         "Powerdrill refused the API key or user id: ask the user to correct POWERDRILL_PROJECT_API_KEY "
         f"and POWERDRILL_USER_ID {_CONFIG_FIX}."

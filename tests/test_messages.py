@@ -507,6 +507,20 @@ def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case
     assert "sandbox" not in render_text(real)
 
 
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_the_user_is_told_too_when_the_data_is_the_sandboxs(case: str) -> None:
+    """Reader round 9: a sandbox `ready` must not reach the user as their data being ready."""
+    counts = COUNTS[case]
+    report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
+    assert report.user_message.endswith(f"({messages.SIMULATED_FACT}).")
+    check_user_text(report.user_message)
+    real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
+    assert "sandbox" not in real.user_message
+    assert "`simulated: true`" in messages.INSTRUCTIONS and "no real Powerdrill job can run" in (
+        messages.INSTRUCTIONS
+    )
+
+
 @pytest.mark.parametrize("cls", [c for c in _error_classes() if issubclass(c, UpstreamError)])
 def test_a_sandbox_error_keeps_three_sentences_with_its_tag(cls: type[PdMcpError]) -> None:
     text = error_text(_instance(cls), "ds-7")  # _instance marks it simulated
