@@ -127,6 +127,10 @@ TIMEOUT_DESCRIPTION = (
 RESOURCE_DESCRIPTION = "The same report as get_dataset_status, as JSON, for hosts that attach resources."
 
 SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill dataset.)"
+# The end of an error's next step when the sandbox answered: it is not the user's Powerdrill project.
+SANDBOX_ERROR_STEP = (
+    "this answer came from pd-mcp's sandbox, so also mention that pd-mcp is pointed at the sandbox."
+)
 # Folded into a line or a parenthesis that is already there, so it never adds a sentence.
 SIMULATED_FACT = "simulated sandbox data, not a real Powerdrill dataset"
 
@@ -271,13 +275,45 @@ def _next_step(counts: Counts, shown: int | None = None) -> str:
 
 
 def verdict_message(
-    dataset_id: str, counts: Counts, failed_names: Sequence[str] = (), missing: str = ""
+    dataset_id: str,
+    counts: Counts,
+    failed_names: Sequence[str] = (),
+    missing: str = "",
+    *,
+    simulated: bool = False,
 ) -> str:
     """The state, what it means for a job, and the next step for the assistant.
 
     `missing` is why the failed sources' names could not be fetched (the verdict stands without them).
+    `simulated`: the sandbox's data, where a verdict that would let a job start says none can.
     """
-    return f"{headline(dataset_id, counts, failed_names, missing)} {_next_step(counts, len(failed_names))}"
+    step = _sandbox_step(counts, len(failed_names)) if simulated else None
+    step = step or _next_step(counts, len(failed_names))
+    return f"{headline(dataset_id, counts, failed_names, missing)} {step}"
+
+
+def _sandbox_step(counts: Counts, shown: int) -> str | None:
+    """For the sandbox's data, the `ready` and `partially_failed` step (a real job cannot run on it);
+    None for the verdicts that say not to start one anyway."""
+    sandbox = (
+        "but this is simulated data from pd-mcp's sandbox, on which no real Powerdrill job can run: tell the "
+        "user"
+    )
+    match verdict_of(counts):
+        case "ready":
+            return (
+                f"A Powerdrill job could read every data source, {sandbox} pd-mcp is pointed at the sandbox."
+            )
+        case "partially_failed":
+            s, f = counts.synched, counts.invalid
+            read = "the one synchronized source" if s == 1 else f"the {s} synchronized sources"
+            which = _which_failed(f, shown)
+            return (
+                f"A Powerdrill job would read only {read}, {sandbox} {which} and that pd-mcp is pointed at "
+                "the sandbox."
+            )
+        case _:
+            return None
 
 
 def progress_message(dataset_id: str, counts: Counts) -> str:

@@ -17,6 +17,7 @@ from pd_mcp.messages import (
     ERROR_CONSEQUENCE,
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
+    SANDBOX_ERROR_STEP,
     SIMULATED_FACT,
     TRACE_FOR_SUPPORT,
     bug_message,
@@ -81,7 +82,8 @@ def build_status(
     `missing` is why the failed sources' names could not be fetched; the verdict's text says so.
     """
     counts = answer.counts
-    text = text or verdict_message(dataset_id, counts, [s.name for s in failed], missing)
+    names = [s.name for s in failed]
+    text = text or verdict_message(dataset_id, counts, names, missing, simulated=answer.simulated)
     v = verdict(counts)
     return DatasetStatus(
         dataset_id=dataset_id,
@@ -152,6 +154,8 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
     step = exc.what_to_do
     if not (isinstance(exc, UpstreamError) and exc.trace_id):
         step = step.replace(TRACE_FOR_SUPPORT, "")  # no trace id to give
+    if isinstance(exc, UpstreamError) and exc.simulated:
+        step = f"{step.removesuffix('.')}; {SANDBOX_ERROR_STEP}"
     parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, step]
     return " ".join(parts)
 
@@ -173,6 +177,7 @@ def error_result_text(exc: BaseException, dataset_id: object = None, action: str
         argument = exc.text_key if isinstance(exc, InvalidArgument) else None
         text = error_text(exc, dataset_id, action)
         user = user_error_message(type(exc), _valid_id(dataset_id), argument)
+        user = simulated_user(user, isinstance(exc, UpstreamError) and exc.simulated)
     else:
         text = bug_message(type(exc).__name__, action)
         user = bug_user_message(_valid_id(dataset_id))

@@ -499,8 +499,13 @@ def test_a_success_text_ends_with_the_user_sentence_as_an_error_text_does(case: 
 def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case: str) -> None:
     counts = COUNTS[case]
     report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
-    assert report.simulated and "sandbox" not in report.message
+    assert report.simulated
     check_model_text(report.message)
+    # Reader round 10: where a real job could start, the sandbox's verdict says none can.
+    could_start = verdict(counts) in ("ready", "partially_failed")
+    assert ("no real Powerdrill job can run" in report.message) == could_start, report.message
+    if could_start:
+        assert "job can start now" not in report.message and "tell the user" in report.message
     (checked,) = [line for line in render_text(report).splitlines() if line.startswith("Powerdrill trace id")]
     assert messages.SIMULATED_FACT in checked and len(sentences(checked)) == 2
     real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
@@ -525,6 +530,10 @@ def test_the_user_is_told_too_when_the_data_is_the_sandboxs(case: str) -> None:
 def test_a_sandbox_error_keeps_three_sentences_with_its_tag(cls: type[PdMcpError]) -> None:
     text = error_text(_instance(cls), "ds-7")  # _instance marks it simulated
     assert messages.SIMULATED_FACT in text and len(sentences(text)) <= 3, sentences(text)
+    # Reader round 10: the step says the answer is the sandbox's, and so does the user's sentence.
+    assert text.endswith(messages.SANDBOX_ERROR_STEP) and not doubled(text), text
+    _, user = split_error_result(error_result_text(_instance(cls), "ds-7"))
+    assert user.endswith(f"({messages.SIMULATED_FACT}).") and len(sentences(user)) == 1, user
 
 
 @pytest.mark.parametrize(
