@@ -333,6 +333,24 @@ def simulated_user(sentence: str, simulated: bool) -> str:
     return f"{sentence.removesuffix('.')} ({SIMULATED_FACT})."
 
 
+def sandbox_user_message(dataset_id: str, counts: Counts) -> str | None:
+    """The user's sentence for the sandbox's `ready` or `partially_failed` (a real analysis could start
+    on such a dataset, but none can on simulated data); None for the other verdicts."""
+    s, f, t = counts.synched, counts.invalid, counts.total
+    no_job = "but it is simulated data, not a real Powerdrill dataset, so no real analysis can run on it"
+    match verdict_of(counts):
+        case "ready":
+            every = _every(t, "file")
+            return f"Dataset {dataset_id} is ready in pd-mcp's sandbox ({every} synchronized), {no_job}."
+        case "partially_failed":
+            return (
+                f"{f} of the {t} files in dataset {dataset_id} failed to synchronize in pd-mcp's sandbox "
+                f"({s} synchronized), {no_job}."
+            )
+        case _:
+            return None
+
+
 def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) -> str:
     """One plain sentence for the user: no tool names, no field names."""
     s, k, f, t = counts.synched, counts.synching, counts.invalid, counts.total

@@ -26,6 +26,7 @@ from pd_mcp.messages import (
     facts_line,
     failed_line,
     gave_up,
+    sandbox_user_message,
     simulated_user,
     user_error_message,
     user_line,
@@ -94,7 +95,7 @@ def build_status(
         verdict=v,
         ready=v == "ready",
         message=text,
-        user_message=simulated_user(user_text or user_message(dataset_id, counts), answer.simulated),
+        user_message=_user_sentence(dataset_id, answer, user_text),
         failed_sources=failed,
         failed_sources_total=counts.invalid,
         failed_sources_truncated=len(failed) < counts.invalid,
@@ -103,6 +104,15 @@ def build_status(
         checked_at=checked_at or now_iso(),
         simulated=answer.simulated,
     )
+
+
+def _user_sentence(dataset_id: str, answer: StatusAnswer, user_text: str | None) -> str:
+    """The report's user_message: the verdict's (or `user_text`), and on the sandbox's data one that
+    says no real analysis can run where the verdict would let one start."""
+    sentence = user_text or user_message(dataset_id, answer.counts)
+    if not answer.simulated:
+        return sentence
+    return sandbox_user_message(dataset_id, answer.counts) or simulated_user(sentence, True)
 
 
 async def dataset_status(client: PowerdrillClient, dataset_id: str) -> DatasetStatus:

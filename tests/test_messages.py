@@ -517,8 +517,12 @@ def test_the_user_is_told_too_when_the_data_is_the_sandboxs(case: str) -> None:
     """Reader round 9: a sandbox `ready` must not reach the user as their data being ready."""
     counts = COUNTS[case]
     report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
-    assert report.user_message.endswith(f"({messages.SIMULATED_FACT}).")
     check_user_text(report.user_message)
+    if verdict(counts) in ("ready", "partially_failed"):  # reader round 11: no "can be analysed", no consent
+        assert report.user_message.endswith("so no real analysis can run on it."), report.user_message
+        assert "can be analysed" not in report.user_message and "go ahead" not in report.user_message
+    else:
+        assert report.user_message.endswith(f"({messages.SIMULATED_FACT}).")
     real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
     assert "sandbox" not in real.user_message
     assert "`simulated: true`" in messages.INSTRUCTIONS and "no real Powerdrill job can run" in (
