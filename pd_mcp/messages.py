@@ -326,29 +326,36 @@ def progress_message(dataset_id: str, counts: Counts) -> str:
     return f"Dataset {dataset_id}: {_counts_phrase(counts)}{fixed}; not ready for a job yet."
 
 
-def simulated_user(sentence: str, simulated: bool) -> str:
-    """The user's sentence, with the sandbox's tag inside it when the data is simulated."""
-    if not simulated:
-        return sentence
-    return f"{sentence.removesuffix('.')} ({SIMULATED_FACT})."
-
-
-def sandbox_user_message(dataset_id: str, counts: Counts) -> str | None:
-    """The user's sentence for the sandbox's `ready` or `partially_failed` (a real analysis could start
-    on such a dataset, but none can on simulated data); None for the other verdicts."""
-    s, f, t = counts.synched, counts.invalid, counts.total
-    no_job = "but it is simulated data, not a real Powerdrill dataset, so no real analysis can run on it"
+def sandbox_user_message(dataset_id: str, counts: Counts) -> str:
+    """The user's sentence for any verdict on the sandbox's data: what it shows, and that no real
+    analysis can run on it (so nothing the user could do here leads to one)."""
+    s, k, f, t = counts.synched, counts.synching, counts.invalid, counts.total
     match verdict_of(counts):
+        case "empty":
+            shows = "no files"
         case "ready":
-            every = _every(t, "file")
-            return f"Dataset {dataset_id} is ready in pd-mcp's sandbox ({every} synchronized), {no_job}."
-        case "partially_failed":
-            return (
-                f"{f} of the {t} files in dataset {dataset_id} failed to synchronize in pd-mcp's sandbox "
-                f"({s} synchronized), {no_job}."
+            shows = _every(t, "file") + " synchronized"
+        case "syncing":
+            shows = f"{s} of {_files(t)} synchronized, {k} still synchronizing" + (
+                f", {f} failed" if f else ""
+            )
+        case "failed":
+            shows = (
+                "its only file failed to synchronize" if t == 1 else f"all {t} files failed to synchronize"
             )
         case _:
-            return None
+            shows = f"{f} of {_files(t)} failed to synchronize, {s} synchronized"
+    return (
+        f"Dataset {dataset_id} is simulated data in pd-mcp's sandbox ({shows}), not a real Powerdrill "
+        "dataset, so no real analysis can run on it."
+    )
+
+
+# An error's user sentence when the sandbox answered (pd-mcp is not pointed at a Powerdrill project).
+SANDBOX_ERROR_USER = (
+    "pd-mcp is pointed at its sandbox, which answered with an error for {subject}; the sandbox holds only "
+    "simulated data, so no real analysis can run there."
+)
 
 
 def user_message(dataset_id: str, counts: Counts, *, timed_out: bool = False) -> str:

@@ -18,16 +18,17 @@ from pd_mcp.messages import (
     INVALID_CONSEQUENCE,
     INVALID_NEXT_STEP,
     SANDBOX_ERROR_STEP,
+    SANDBOX_ERROR_USER,
     SIMULATED_FACT,
     TRACE_FOR_SUPPORT,
     bug_message,
     bug_user_message,
     checked_line,
+    error_subject,
     facts_line,
     failed_line,
     gave_up,
     sandbox_user_message,
-    simulated_user,
     user_error_message,
     user_line,
     user_message,
@@ -107,12 +108,11 @@ def build_status(
 
 
 def _user_sentence(dataset_id: str, answer: StatusAnswer, user_text: str | None) -> str:
-    """The report's user_message: the verdict's (or `user_text`), and on the sandbox's data one that
-    says no real analysis can run where the verdict would let one start."""
-    sentence = user_text or user_message(dataset_id, answer.counts)
-    if not answer.simulated:
-        return sentence
-    return sandbox_user_message(dataset_id, answer.counts) or simulated_user(sentence, True)
+    """The report's user_message: the verdict's (or `user_text`); on the sandbox's data, one that says
+    no real analysis can run on it, whatever the verdict."""
+    if answer.simulated:
+        return sandbox_user_message(dataset_id, answer.counts)
+    return user_text or user_message(dataset_id, answer.counts)
 
 
 async def dataset_status(client: PowerdrillClient, dataset_id: str) -> DatasetStatus:
@@ -187,7 +187,8 @@ def error_result_text(exc: BaseException, dataset_id: object = None, action: str
         argument = exc.text_key if isinstance(exc, InvalidArgument) else None
         text = error_text(exc, dataset_id, action)
         user = user_error_message(type(exc), _valid_id(dataset_id), argument)
-        user = simulated_user(user, isinstance(exc, UpstreamError) and exc.simulated)
+        if isinstance(exc, UpstreamError) and exc.simulated:
+            user = SANDBOX_ERROR_USER.format(subject=error_subject(_valid_id(dataset_id)))
     else:
         text = bug_message(type(exc).__name__, action)
         user = bug_user_message(_valid_id(dataset_id))

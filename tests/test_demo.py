@@ -18,7 +18,7 @@ def test_demo_passes_and_shows_the_user_message_and_the_structured_facts() -> No
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every verdict was as expected" in done.stdout
-    assert "for the user: Dataset ds-ready is ready" in done.stdout
-    assert "for the user: Powerdrill found no dataset with that id" in done.stdout  # an error's user_message
+    assert "for the user: Dataset ds-ready is simulated data in pd-mcp's sandbox (all 5 files" in done.stdout
+    assert "for the user: pd-mcp is pointed at its sandbox, which answered with an error" in done.stdout
     assert "failed_sources_total=12, failed_sources_truncated=false" in done.stdout
     assert "finished_during_wait=0" in done.stdout and "with none finished during this wait" in done.stdout

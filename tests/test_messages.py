@@ -174,12 +174,13 @@ def test_every_error_class_has_its_own_next_step() -> None:
     assert not missing, f"add a next step to messages.ERROR_NEXT_STEP for {missing}"
 
 
-def _instance(cls: type[PdMcpError]) -> PdMcpError:
+def _instance(cls: type[PdMcpError], simulated: bool = True) -> PdMcpError:
+    """An error of `cls`; an upstream one as the sandbox answers it unless `simulated` is False."""
     if issubclass(cls, InvalidArgument):
         return cls("dataset_id", "dataset_id is not valid (it is empty).")
     if issubclass(cls, UpstreamError):
         exc = cls("Powerdrill answered with an error: server error (HTTP 502).", status=502, trace_id="tr-9")
-        exc.simulated = True
+        exc.simulated = simulated
         if cls.retryable:
             exc.attempts, exc.elapsed, exc.attempt_limit = 4, 3.2, "4 attempts or 20 s"
         return exc
@@ -215,14 +216,20 @@ def check_error_user_text(text: str) -> None:
     assert not re.search(r"\b(?:paste|send|share|type|give)\b[^.;]*\bkey\b", text), text
 
 
+@pytest.mark.parametrize("simulated", [False, True], ids=["powerdrill", "sandbox"])
 @pytest.mark.parametrize("dataset", ["ds-7", None, "a/b"])
 @pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
-def test_every_error_result_has_a_user_message(cls: type[PdMcpError], dataset: str | None) -> None:
-    model, user = split_error_result(error_result_text(_instance(cls), dataset))
-    assert model == error_text(_instance(cls), dataset)
+def test_every_error_result_has_a_user_message(
+    cls: type[PdMcpError], dataset: str | None, simulated: bool
+) -> None:
+    model, user = split_error_result(error_result_text(_instance(cls, simulated), dataset))
+    assert model == error_text(_instance(cls, simulated), dataset)
     check_error_user_text(user)
+    sandbox = simulated and issubclass(cls, UpstreamError)
+    assert ("sandbox" in user) == sandbox and ("sandbox" in model) == sandbox
     # The user's sentence names the dataset only by a valid id.
     by_id = cls not in (errors.DatasetNotFound, InvalidArgument)  # these ask for the id instead
+    by_id = by_id or sandbox  # the sandbox's error names the dataset it was asked about
     assert ("dataset ds-7" in user) == (dataset == "ds-7" and by_id)
     assert "a/b" not in user
 
@@ -518,11 +525,11 @@ def test_the_user_is_told_too_when_the_data_is_the_sandboxs(case: str) -> None:
     counts = COUNTS[case]
     report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
     check_user_text(report.user_message)
-    if verdict(counts) in ("ready", "partially_failed"):  # reader round 11: no "can be analysed", no consent
-        assert report.user_message.endswith("so no real analysis can run on it."), report.user_message
-        assert "can be analysed" not in report.user_message and "go ahead" not in report.user_message
-    else:
-        assert report.user_message.endswith(f"({messages.SIMULATED_FACT}).")
+    # Reader rounds 11 and 12: whatever the verdict, nothing the user could do leads to a real analysis.
+    assert report.user_message.endswith("so no real analysis can run on it."), report.user_message
+    assert "simulated data in pd-mcp's sandbox" in report.user_message
+    for promise in ("can be analysed", "go ahead", "has to wait", "may help", "until some are added"):
+        assert promise not in report.user_message, report.user_message
     real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
     assert "sandbox" not in real.user_message
     assert "`simulated: true`" in messages.INSTRUCTIONS and "no real Powerdrill job can run" in (
@@ -537,7 +544,8 @@ def test_a_sandbox_error_keeps_three_sentences_with_its_tag(cls: type[PdMcpError
     # Reader round 10: the step says the answer is the sandbox's, and so does the user's sentence.
     assert text.endswith(messages.SANDBOX_ERROR_STEP) and not doubled(text), text
     _, user = split_error_result(error_result_text(_instance(cls), "ds-7"))
-    assert user.endswith(f"({messages.SIMULATED_FACT}).") and len(sentences(user)) == 1, user
+    assert user == messages.SANDBOX_ERROR_USER.format(subject="dataset ds-7"), user
+    check_error_user_text(user)
 
 
 @pytest.mark.parametrize(
