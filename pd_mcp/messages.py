@@ -70,7 +70,8 @@ from Powerdrill: no real Powerdrill job can run on it, so tell the user pd-mcp i
 sandbox.
 Only if you receive update notifications for powerdrill://datasets/{dataset_id}/status: after \
 each update, read the resource and follow its verdict as in step 2, except that for `syncing` you \
-wait for the next update instead of calling wait_for_dataset_sync.\
+pass on its user_message and end your turn instead of calling wait_for_dataset_sync; follow the next \
+update, or call get_dataset_status if the user asks before one comes.\
 """
 
 GET_DESCRIPTION = """\
@@ -145,8 +146,11 @@ def _names(names: Sequence[str], total_invalid: int, missing: str = "") -> str:
             return f" ({whose} could not be fetched: {missing})"
         return ""
     shown = [repr(n) for n in names[:MAX_NAMES_IN_MESSAGE]]
-    rest = total_invalid - len(shown)
-    return " (" + ", ".join(shown) + (f" and {rest} more" if rest > 0 else "") + ")"
+    listed = len(names) - len(shown)  # in failed_sources, not in this sentence
+    unnamed = total_invalid - len(names)  # named nowhere (the list is cut)
+    more = f" and {listed} more in failed_sources" if listed > 0 else ""
+    cut = f"; {unnamed} more not named" if unnamed > 0 else ""
+    return " (" + ", ".join(shown) + more + cut + ")"
 
 
 def _sources(n: int) -> str:
@@ -176,8 +180,8 @@ def _which_failed(n: int, shown: int) -> str:
     if shown >= n:
         return "which file failed" if n == 1 else "which files failed"
     rest = n - shown
-    more = "1 more is" if rest == 1 else f"{rest} more are"
-    return f"which files failed (the first {shown} are listed; {more} not named here)"
+    other = "the other one is" if rest == 1 else f"the other {rest} are"
+    return f"which files failed (failed_sources names the first {shown}; {other} not named anywhere)"
 
 
 def _counts_phrase(counts: Counts, failed_names: Sequence[str] = (), missing: str = "") -> str:
@@ -293,8 +297,8 @@ def verdict_message(
 
 
 def _sandbox_step(counts: Counts, shown: int) -> str | None:
-    """For the sandbox's data, the `ready` and `partially_failed` step (a real job cannot run on it);
-    None for the verdicts that say not to start one anyway."""
+    """For the sandbox's data, the step of a verdict whose real step acts on Powerdrill (start a
+    job, replace or add files): none can on simulated data. None for `syncing` (waiting is the same)."""
     sandbox = (
         "but this is simulated data from pd-mcp's sandbox, on which no real Powerdrill job can run: tell the "
         "user"
@@ -303,6 +307,18 @@ def _sandbox_step(counts: Counts, shown: int) -> str | None:
         case "ready":
             return (
                 f"A Powerdrill job could read every data source, {sandbox} pd-mcp is pointed at the sandbox."
+            )
+        case "failed":
+            return (
+                "Do not start a Powerdrill job: it would have nothing to read, and waiting will not change "
+                "this. This is simulated data from pd-mcp's sandbox, whose files cannot be replaced: tell "
+                f"the user {_which_failed(counts.invalid, shown)} and that pd-mcp is pointed at the sandbox."
+            )
+        case "empty":
+            return (
+                "A Powerdrill job would have nothing to read, so do not start one. This is simulated data "
+                "from pd-mcp's sandbox, to which no files can be added: tell the user pd-mcp is pointed at "
+                "the sandbox."
             )
         case "partially_failed":
             s, f = counts.synched, counts.invalid

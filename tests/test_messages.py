@@ -102,8 +102,9 @@ def check_user_text(text: str) -> None:
     assert "_" not in text.replace("ds-", ""), text
 
 
-def _answer(counts: Counts) -> StatusAnswer:
-    return StatusAnswer(counts=counts, trace_id="tr-1", simulated=True)
+def _answer(counts: Counts, simulated: bool = False) -> StatusAnswer:
+    """Powerdrill's answer with `counts` (the sandbox's when `simulated`)."""
+    return StatusAnswer(counts=counts, trace_id="tr-1", simulated=simulated)
 
 
 def _failed(counts: Counts) -> list[FailedSource]:
@@ -505,7 +506,7 @@ def test_a_success_text_ends_with_the_user_sentence_as_an_error_text_does(case: 
 @pytest.mark.parametrize("case", sorted(COUNTS))
 def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case: str) -> None:
     counts = COUNTS[case]
-    report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
+    report = build_status("ds-7", _answer(counts, simulated=True), "v2", [], WHY_NO_NAMES)
     assert report.simulated
     check_model_text(report.message)
     # Reader round 10: where a real job could start, the sandbox's verdict says none can.
@@ -513,6 +514,10 @@ def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case
     assert ("no real Powerdrill job can run" in report.message) == could_start, report.message
     if could_start:
         assert "job can start now" not in report.message and "tell the user" in report.message
+    # Reader round 13: no step that acts on Powerdrill (replace or add files) for the sandbox's data.
+    acts_on_powerdrill = verdict(counts) != "syncing"
+    assert ("pd-mcp is pointed at the sandbox" in report.message) == acts_on_powerdrill, report.message
+    assert "in Powerdrill" not in report.message, report.message
     (checked,) = [line for line in render_text(report).splitlines() if line.startswith("Powerdrill trace id")]
     assert messages.SIMULATED_FACT in checked and len(sentences(checked)) == 2
     real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
@@ -523,7 +528,7 @@ def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case
 def test_the_user_is_told_too_when_the_data_is_the_sandboxs(case: str) -> None:
     """Reader round 9: a sandbox `ready` must not reach the user as their data being ready."""
     counts = COUNTS[case]
-    report = build_status("ds-7", _answer(counts), "v2", [], WHY_NO_NAMES)
+    report = build_status("ds-7", _answer(counts, simulated=True), "v2", [], WHY_NO_NAMES)
     check_user_text(report.user_message)
     # Reader rounds 11 and 12: whatever the verdict, nothing the user could do leads to a real analysis.
     assert report.user_message.endswith("so no real analysis can run on it."), report.user_message
@@ -732,10 +737,12 @@ def test_a_cut_failed_list_says_how_many_names_are_left_out() -> None:
     counts = Counts(288, 0, 27)
     failed = [FailedSource(id=f"s{i}", name=f"bad-{i}.csv") for i in range(20)]
     text = build_status("ds-7", _answer(counts), "v2", failed).message
-    assert "(the first 20 are listed; 7 more are not named here)" in text
+    # Reader round 13: the sentence's five names and the list's twenty must not read as two counts.
+    assert "'bad-4.csv' and 15 more in failed_sources; 7 more not named)" in text
+    assert "(failed_sources names the first 20; the other 7 are not named anywhere)" in text
     check_model_text(text)
     every = build_status("ds-7", _answer(Counts(0, 0, 27)), "v2", failed).message
-    assert "(the first 20 are listed; 7 more are not named here; they may need" in every
+    assert "(failed_sources names the first 20; the other 7 are not named anywhere; they may need" in every
     check_model_text(every)
 
 
@@ -843,3 +850,10 @@ def test_the_instructions_let_a_result_hold_its_user_message_back() -> None:
     assert "pass on to the user as it is, unless the result says not to" in messages.INSTRUCTIONS
     held_back = [k for k, step in messages.INVALID_NEXT_STEP.items() if "do not pass" in step]
     assert held_back, "no text holds its user_message back any more: drop the clause"
+
+
+def test_a_subscriber_told_syncing_ends_its_turn_and_knows_what_comes_next() -> None:
+    """Reader round 13: a model cannot wait inside a turn for the next update."""
+    tail = messages.INSTRUCTIONS.split("Only if you receive update notifications")[1]
+    assert "pass on its user_message and end your turn" in tail
+    assert "call get_dataset_status if the user asks before one comes" in tail
