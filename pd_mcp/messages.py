@@ -58,7 +58,8 @@ by a server restart (`cut_short_by_restart: true`) is exempt from both stop rule
 as a timed-out wait, whatever its finished_during_wait (skip it when counting waits in a row); call \
 it again once, and if that one is cut short too, stop and tell the user. A wait that Powerdrill's \
 pause ended early (its message says so) counts as a timed-out wait but not as one in which none \
-finished; follow its message.
+finished; follow its message. Count timed-out waits in a row since the user's latest request; an \
+error result between waits neither counts nor resets the count.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
 retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
@@ -103,8 +104,9 @@ After a timed-out wait: call again while sources are still finishing \
 after two timed-out waits in a row. A wait cut short by a server restart \
 (`cut_short_by_restart: true`) is exempt from both stop rules: it does not count as a timed-out \
 wait, whatever its finished_during_wait (skip it when counting waits in a row); call again once, \
-and if that one is cut short too, stop and tell the user. Do not start a job while `timed_out` is \
-true.
+and if that one is cut short too, stop and tell the user. Count timed-out waits in a row since the \
+user's latest request; an error result between waits neither counts nor resets the count. Do not \
+start a job while `timed_out` is true.
 
 Returns the fields of get_dataset_status plus timed_out, cut_short_by_restart, waited_seconds, \
 polls and finished_during_wait; sends progress notifications when given a progress token.

@@ -857,3 +857,10 @@ def test_a_subscriber_told_syncing_ends_its_turn_and_knows_what_comes_next() -> 
     tail = messages.INSTRUCTIONS.split("Only if you receive update notifications")[1]
     assert "pass on its user_message and end your turn" in tail
     assert "call get_dataset_status if the user asks before one comes" in tail
+
+
+def test_the_rules_say_how_to_count_timed_out_waits_in_a_row() -> None:
+    """Reader round 14: an error between two waits, and a new request of the user's."""
+    rule = "Count timed-out waits in a row since the user's latest request; an error result between waits"
+    for text in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION):
+        assert rule in " ".join(text.split()) and "neither counts nor resets the count" in text
