@@ -134,6 +134,11 @@ SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill
 SANDBOX_ERROR_STEP = (
     "this answer came from pd-mcp's sandbox, so also mention that pd-mcp is pointed at the sandbox."
 )
+# The end of a still-synchronizing text (a verdict, a timed-out or cut-short wait) on the sandbox's data.
+SANDBOX_SYNCING_TAIL = (
+    "this is simulated data from pd-mcp's sandbox, on which no real Powerdrill job can run even then, so "
+    "also tell the user pd-mcp is pointed at the sandbox."
+)
 # Folded into a line or a parenthesis that is already there, so it never adds a sentence.
 SIMULATED_FACT = "simulated sandbox data, not a real Powerdrill dataset"
 
@@ -291,7 +296,7 @@ def verdict_message(
     """The state, what it means for a job, and the next step for the assistant.
 
     `missing` is why the failed sources' names could not be fetched (the verdict stands without them).
-    `simulated`: the sandbox's data, where a verdict that would let a job start says none can.
+    `simulated`: the sandbox's data, where a step that would act on Powerdrill says it cannot.
     """
     step = _sandbox_step(counts, len(failed_names)) if simulated else None
     step = step or _next_step(counts, len(failed_names))

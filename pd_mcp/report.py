@@ -19,6 +19,7 @@ from pd_mcp.messages import (
     INVALID_NEXT_STEP,
     SANDBOX_ERROR_STEP,
     SANDBOX_ERROR_USER,
+    SANDBOX_SYNCING_TAIL,
     SIMULATED_FACT,
     TRACE_FOR_SUPPORT,
     bug_message,
@@ -87,6 +88,8 @@ def build_status(
     names = [s.name for s in failed]
     text = text or verdict_message(dataset_id, counts, names, missing, simulated=answer.simulated)
     v = verdict(counts)
+    if answer.simulated and v == "syncing":  # its step is to wait, which the sandbox shows as well
+        text = f"{text.removesuffix('.')}; {SANDBOX_SYNCING_TAIL}"
     return DatasetStatus(
         dataset_id=dataset_id,
         synched_count=counts.synched,

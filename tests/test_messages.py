@@ -510,14 +510,12 @@ def test_the_sandbox_tag_rides_on_the_trace_line_never_as_a_fourth_sentence(case
     assert report.simulated
     check_model_text(report.message)
     # Reader round 10: where a real job could start, the sandbox's verdict says none can.
-    could_start = verdict(counts) in ("ready", "partially_failed")
+    # Rounds 13 and 15: whatever the verdict, the message says pd-mcp is on the sandbox, and where a
+    # job could start (now, or once synchronizing ends) that none can; no step acts on Powerdrill.
+    could_start = verdict(counts) in ("ready", "partially_failed", "syncing")
     assert ("no real Powerdrill job can run" in report.message) == could_start, report.message
-    if could_start:
-        assert "job can start now" not in report.message and "tell the user" in report.message
-    # Reader round 13: no step that acts on Powerdrill (replace or add files) for the sandbox's data.
-    acts_on_powerdrill = verdict(counts) != "syncing"
-    assert ("pd-mcp is pointed at the sandbox" in report.message) == acts_on_powerdrill, report.message
-    assert "in Powerdrill" not in report.message, report.message
+    assert "job can start now" not in report.message and "in Powerdrill" not in report.message
+    assert "pd-mcp is pointed at the sandbox" in report.message, report.message
     (checked,) = [line for line in render_text(report).splitlines() if line.startswith("Powerdrill trace id")]
     assert messages.SIMULATED_FACT in checked and len(sentences(checked)) == 2
     real = build_status("ds-7", StatusAnswer(counts=counts, trace_id="tr-1"), "v2", [])
