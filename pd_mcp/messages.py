@@ -59,7 +59,7 @@ as a timed-out wait, whatever its finished_during_wait (skip it when counting wa
 it again once, and if that one is cut short too, stop and tell the user. A wait that Powerdrill's \
 pause ended early (its message says so) counts as a timed-out wait but not as one in which none \
 finished; follow its message. Count timed-out waits in a row since the user's latest request; an \
-error result between waits neither counts nor resets the count.
+error result or a get_dataset_status check between waits neither counts nor resets the count.
 4. An error result means readiness is unknown: do not start the job; follow its next step, \
 retry at most once, and never ask the user for an API key in the chat.
 Words: synchronized (synched_count) = usable; still synchronizing (synching_count) = not yet \
@@ -105,8 +105,8 @@ after two timed-out waits in a row. A wait cut short by a server restart \
 (`cut_short_by_restart: true`) is exempt from both stop rules: it does not count as a timed-out \
 wait, whatever its finished_during_wait (skip it when counting waits in a row); call again once, \
 and if that one is cut short too, stop and tell the user. Count timed-out waits in a row since the \
-user's latest request; an error result between waits neither counts nor resets the count. Do not \
-start a job while `timed_out` is true.
+user's latest request; an error result or a get_dataset_status check between waits neither counts \
+nor resets the count. Do not start a job while `timed_out` is true.
 
 Returns the fields of get_dataset_status plus timed_out, cut_short_by_restart, waited_seconds, \
 polls and finished_during_wait; sends progress notifications when given a progress token.
@@ -133,6 +133,13 @@ SIMULATED_NOTE = "(Simulated data from the pd-mcp sandbox, not a real Powerdrill
 # The end of an error's next step when the sandbox answered: it is not the user's Powerdrill project.
 SANDBOX_ERROR_STEP = (
     "this answer came from pd-mcp's sandbox, so also mention that pd-mcp is pointed at the sandbox."
+)
+# The whole next step when the sandbox knows no such dataset, or refuses it: asking the user for
+# another id cannot help, since the sandbox holds only its own simulated datasets.
+SANDBOX_UNKNOWN_DATASET_STEP = (
+    "The sandbox holds only its own simulated datasets (such as ds-ready), so calling again will not help: "
+    "tell the user pd-mcp is pointed at the sandbox, and that a real dataset id can be checked only once "
+    "pd-mcp is set up for Powerdrill."
 )
 # The end of a still-synchronizing text (a verdict, a timed-out or cut-short wait) on the sandbox's data.
 SANDBOX_SYNCING_TAIL = (

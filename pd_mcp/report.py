@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pd_mcp.errors import InvalidArgument, PdMcpError, UpstreamError
+from pd_mcp.errors import DatasetNotFound, InvalidArgument, PdMcpError, PermissionDenied, UpstreamError
 from pd_mcp.messages import (
     ERROR_CONSEQUENCE,
     INVALID_CONSEQUENCE,
@@ -20,6 +20,7 @@ from pd_mcp.messages import (
     SANDBOX_ERROR_STEP,
     SANDBOX_ERROR_USER,
     SANDBOX_SYNCING_TAIL,
+    SANDBOX_UNKNOWN_DATASET_STEP,
     SIMULATED_FACT,
     TRACE_FOR_SUPPORT,
     bug_message,
@@ -167,7 +168,9 @@ def error_text(exc: PdMcpError, dataset_id: object = None, action: str = "check"
     step = exc.what_to_do
     if not (isinstance(exc, UpstreamError) and exc.trace_id):
         step = step.replace(TRACE_FOR_SUPPORT, "")  # no trace id to give
-    if isinstance(exc, UpstreamError) and exc.simulated:
+    if isinstance(exc, DatasetNotFound | PermissionDenied) and exc.simulated:
+        step = SANDBOX_UNKNOWN_DATASET_STEP
+    elif isinstance(exc, UpstreamError) and exc.simulated:
         step = f"{step.removesuffix('.')}; {SANDBOX_ERROR_STEP}"
     parts = [f"Could not {action} {subject}: {said}{extra}.", ERROR_CONSEQUENCE, step]
     return " ".join(parts)

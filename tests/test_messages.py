@@ -545,7 +545,11 @@ def test_a_sandbox_error_keeps_three_sentences_with_its_tag(cls: type[PdMcpError
     text = error_text(_instance(cls), "ds-7")  # _instance marks it simulated
     assert messages.SIMULATED_FACT in text and len(sentences(text)) <= 3, sentences(text)
     # Reader round 10: the step says the answer is the sandbox's, and so does the user's sentence.
-    assert text.endswith(messages.SANDBOX_ERROR_STEP) and not doubled(text), text
+    # Round 16: a dataset the sandbox does not have is not the user's to correct.
+    unknown = issubclass(cls, errors.DatasetNotFound | errors.PermissionDenied)
+    tail = messages.SANDBOX_UNKNOWN_DATASET_STEP if unknown else messages.SANDBOX_ERROR_STEP
+    assert text.endswith(tail) and not doubled(text), text
+    assert ("Ask the user" not in text) or not unknown, text
     _, user = split_error_result(error_result_text(_instance(cls), "ds-7"))
     assert user == messages.SANDBOX_ERROR_USER.format(subject="dataset ds-7"), user
     check_error_user_text(user)
@@ -859,6 +863,9 @@ def test_a_subscriber_told_syncing_ends_its_turn_and_knows_what_comes_next() -> 
 
 def test_the_rules_say_how_to_count_timed_out_waits_in_a_row() -> None:
     """Reader round 14: an error between two waits, and a new request of the user's."""
-    rule = "Count timed-out waits in a row since the user's latest request; an error result between waits"
+    rule = (
+        "Count timed-out waits in a row since the user's latest request; an error result or a "
+        "get_dataset_status check between waits"
+    )
     for text in (messages.INSTRUCTIONS, messages.WAIT_DESCRIPTION):
         assert rule in " ".join(text.split()) and "neither counts nor resets the count" in text
