@@ -184,12 +184,13 @@ class RedisBudget:
     async def _beat(self) -> None:
         try:
             alive = await self._call(self._heartbeat([self._alive_key], [self._me, int(ALIVE_TTL * 1000)]))
+            seen = max(1, int(alive))  # a garbled reply counts as Redis not answering
         except Exception as exc:
             self._lost(exc)
+            await self._fresh_connections()
             return
         came_back = not self.shared
         now = self._clock()
-        seen = max(1, int(alive))
         if came_back:
             # Keep the local share too until every replica seen before the outage beats again
             # (then none is still spending its share alone), and one more second after that.
@@ -212,9 +213,23 @@ class RedisBudget:
             )
 
     async def _beat_forever(self) -> None:
+        # Nothing may end this loop but cancellation: it is the only way back to the shared budget
+        # after an outage, and a task that died would keep this replica on its local share for good.
         while True:
             await self._sleep(HEARTBEAT)
-            await self._beat()
+            try:
+                await self._beat()
+            except Exception as exc:
+                log.debug("shared request budget: heartbeat failed", exc_info=True)
+                self._lost(exc)
+
+    async def _fresh_connections(self) -> None:
+        """Drop every pooled connection after a failed beat, so the next one connects afresh: a
+        command cut short by the timeout can leave its connection unusable (a replica whose Redis
+        command timed out during a freeze never came back to the shared budget)."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._timeout):
+                await self._redis.connection_pool.disconnect(inuse_connections=True)
 
     def _lost(self, exc: BaseException) -> None:
         if self.shared:

@@ -253,3 +253,34 @@ async def test_the_local_budget_spaces_requests_and_rebooks_ahead_of_its_queue()
 def test_without_redis_the_budget_is_the_local_one_at_the_margin() -> None:
     budget = make_budget(make_config(base_url="http://x", rate_limit=20))
     assert isinstance(budget, LocalBudget) and budget.interval == pytest.approx(1.1 / 20)
+
+
+async def test_the_heartbeat_outlives_a_garbled_reply_and_brings_the_shared_budget_back() -> None:
+    """A replica that lost Redis comes back only through its heartbeat loop; a reply it cannot read
+    (or any other failure of one beat) must count as Redis not answering, not end that loop."""
+    pytest.importorskip("redis")
+    from pd_mcp.shared_budget import RedisBudget
+
+    beats: list[object] = [ValueError("garbled"), "not a number", 3]
+    slept = 0
+
+    async def sleep(_seconds: float) -> None:
+        nonlocal slept
+        slept += 1
+        if not beats:
+            raise asyncio.CancelledError  # the loop ran every beat: stop it here
+
+    async def heartbeat(keys: list[str], args: list[object]) -> object:
+        reply = beats.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    budget = RedisBudget("redis://127.0.0.1:9/0", 20.0, "test", sleep=sleep)
+    budget._heartbeat = heartbeat  # type: ignore[assignment]
+    budget.shared = False  # as after an outage
+    with pytest.raises(asyncio.CancelledError):
+        await budget._beat_forever()
+    assert slept == 4 and not beats
+    assert budget.shared and budget.replicas == 3
+    await budget.aclose()
