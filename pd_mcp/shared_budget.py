@@ -129,8 +129,11 @@ class RedisBudget:
     # --- the budget -------------------------------------------------------------------
 
     async def acquire(self) -> None:
-        if self._beats is None:
-            await self._beat()  # learn how many replicas there are before the first request
+        if self._beats is None or self._beats.done():
+            # Learn how many replicas there are before the first request. The heartbeat is the only
+            # way back from an outage, so one that ended (a cancellation that leaked out of a Redis
+            # command cut short) is started again here rather than leaving this replica local.
+            await self._beat()
             self._beats = asyncio.get_running_loop().create_task(self._beat_forever())
         async with self._lock:  # one waiter per process: at most one booked slot
             await self.rebook()
@@ -187,7 +190,6 @@ class RedisBudget:
             seen = max(1, int(alive))  # a garbled reply counts as Redis not answering
         except Exception as exc:
             self._lost(exc)
-            await self._fresh_connections()
             return
         came_back = not self.shared
         now = self._clock()
@@ -222,14 +224,6 @@ class RedisBudget:
             except Exception as exc:
                 log.debug("shared request budget: heartbeat failed", exc_info=True)
                 self._lost(exc)
-
-    async def _fresh_connections(self) -> None:
-        """Drop every pooled connection after a failed beat, so the next one connects afresh: a
-        command cut short by the timeout can leave its connection unusable (a replica whose Redis
-        command timed out during a freeze never came back to the shared budget)."""
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(self._timeout):
-                await self._redis.connection_pool.disconnect(inuse_connections=True)
 
     def _lost(self, exc: BaseException) -> None:
         if self.shared:
