@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import DATASET, LATENCY_BUDGET, LEGACY, Context, Result, iqr, median, ms, pct, table
+from common import DATASET, LATENCY_BUDGET, LEGACY, BenchError, Context, Result, iqr, median, ms, pct, table
 from rpc import PD_TOOLS, AsyncStdio, call_params, expect_success, expect_tools, legacy_script
 from spawn import Variant, mib, run_once
 
@@ -98,9 +99,10 @@ def run(ctx: Context) -> Result:
     variants = (_peer_variants(ctx.cmd, peer, penv) if peer_env else []) + _cli_variants(ctx)
     vs = _rounds(ctx, variants)
     calls: dict[str, list[float]] = {}
+    cpu: dict[str, float | None] = {}
     if peer_env:
-        calls = asyncio.run(_warm_calls(ctx.plan, ctx.cmd, peer, penv))
-    return _report(vs, calls, version, why_not, ctx.cmd.baseline_pd)
+        calls, cpu = asyncio.run(_warm_calls(ctx.plan, ctx.cmd, peer, penv))
+    return _report(vs, calls, cpu, version, why_not, ctx.cmd.baseline_pd)
 
 
 def _peer_variants(cmd: Any, peer: list[str], penv: dict[str, str]) -> list[Variant]:
@@ -148,28 +150,91 @@ def _rounds(ctx: Context, variants: list[Variant]) -> dict[str, Variant]:
     return {v.key: v for v in variants}
 
 
-async def _warm_calls(plan: Any, cmd: Any, peer: list[str], penv: dict[str, str]) -> dict[str, list[float]]:
-    """Sequential tools/call round trips on warm servers, interleaved one of each per iteration."""
+# The warm-call servers, in the order they are called in each iteration: (key, label).
+WARM = (
+    ("pd", "pd-mcp"),
+    ("peer", "TS SDK peer"),
+    ("bare-get", "bare Python SDK, one httpx GET"),
+    ("bare-echo", "bare Python SDK, trivial tool (no I/O)"),
+)
+
+
+async def _warm_calls(
+    plan: Any, cmd: Any, peer: list[str], penv: dict[str, str]
+) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+    """Sequential tools/call round trips on warm servers, interleaved one of each per iteration.
+
+    Besides pd-mcp and the peer, the bare Python SDK server (bench/bare_server.py) answers its
+    one-GET tool and its trivial `echo`: the floor the SDK itself sets. Also returns each
+    server's own CPU time per measured call (utime + stime from /proc; None elsewhere).
+    """
     env = {**cmd.pd_env, "PD_MCP_RATE_LIMIT": LATENCY_BUDGET}
-    samples: dict[str, list[float]] = {"pd": [], "peer": []}
+    argvs = {
+        "pd": (cmd.pd, env, call_params("get_dataset_status")),
+        "peer": (peer, penv, call_params("get_dataset_status")),
+        "bare-get": ([*cmd.bare, "--get"], cmd.pd_env, call_params("get_dataset_status")),
+        "bare-echo": (cmd.bare, cmd.pd_env, {"name": "echo", "arguments": {"text": "ready"}}),
+    }
+    samples: dict[str, list[float]] = {key: [] for key, _ in WARM}
+    cpu: dict[str, float | None] = {}
     async with contextlib.AsyncExitStack() as stack:
         servers = {}
-        for key, argv, e in (("pd", cmd.pd, env), ("peer", peer, penv)):
+        for key, _ in WARM:
+            argv, e, _params = argvs[key]
             servers[key] = await AsyncStdio.start(argv, e, cmd.log_dir / f"peer-latency-{key}.log")
             stack.push_async_callback(servers[key].close)
-        params = call_params("get_dataset_status")
+        before: dict[str, float | None] = {}
         for i in range(plan.latency_warmup + plan.latency_calls):
+            if i == plan.latency_warmup:
+                before = {key: _cpu_seconds(s.proc.pid) for key, s in servers.items()}
             for key, server in servers.items():
+                params = argvs[key][2]
                 started = time.perf_counter()
-                expect_success(await server.request("tools/call", params))
+                answer = await server.request("tools/call", params)
+                if key == "bare-echo":
+                    _expect_echo(answer)
+                else:
+                    expect_success(answer)
                 if i >= plan.latency_warmup:
                     samples[key].append(time.perf_counter() - started)
-    return samples
+        for key, server in servers.items():
+            start, end = before.get(key), _cpu_seconds(server.proc.pid)
+            cpu[key] = None if start is None or end is None else (end - start) / plan.latency_calls
+    return samples, cpu
+
+
+def _expect_echo(answer: dict[str, Any]) -> None:
+    content = (answer.get("result") or {}).get("content") or [{}]
+    if content[0].get("text") != "ready":
+        raise BenchError(f"the bare server's echo failed: {json.dumps(answer)[:400]}")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time process `pid`'s threads have used, in seconds (None without /proc).
+
+    The sum of each live thread's run time in /proc/PID/task/*/schedstat (nanoseconds), or
+    where that is missing utime + stime from /proc/PID/stat (clock ticks, often 10 ms).
+    """
+    try:
+        total = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _report(
     vs: dict[str, Any],
     calls: dict[str, list[float]],
+    cpu: dict[str, float | None],
     version: str,
     why_not: str,
     baseline: str | None,
@@ -200,23 +265,30 @@ def _report(
             row("spawn → first get_dataset_status answer", "P-T-pd", "P-T-peer"),
             row("", "P-T-peer", "P-T-peer"),
         ]
-        p50 = {k: med(v) for k, v in calls.items()}
-        p99 = {k: pct(v, 99) for k, v in calls.items()}
-        rows += [
-            [
-                "warm stdio call p50 (p99)",
-                "pd-mcp",
-                f"{p50['pd'] / p50['peer']:.2f}×",
-                f"{ms(p50['pd'])} ({ms(p99['pd'])})",
-                "",
-                "",
-                "",
-            ],
-            ["", "TS SDK peer", "1.00×", f"{ms(p50['peer'])} ({ms(p99['peer'])})", "", "", ""],
-        ]
         parts.append(
             f"TypeScript SDK peer (@modelcontextprotocol/sdk {version}, node {_node_version()}; "
             "bench/peer_server.mjs), baseline 1.00×:\n\n" + table(header, rows)
+        )
+        p50 = {k: med(v) for k, v in calls.items()}
+        p99 = {k: pct(v, 99) for k, v in calls.items()}
+        peer_cpu = cpu.get("peer")
+        warm_rows = []
+        for key, label in WARM:
+            used = cpu.get(key)
+            warm_rows.append(
+                [
+                    label,
+                    f"{p50[key] / p50['peer']:.2f}×",
+                    f"{ms(p50[key])} ({ms(p99[key])})",
+                    "-" if used is None else ms(used),
+                    "-" if used is None or not peer_cpu else f"{used / peer_cpu:.2f}×",
+                ]
+            )
+        warm_header = ["server", "p50 × peer", "p50 ms (p99)", "server CPU ms per call", "CPU × peer"]
+        parts.append(
+            "Warm stdio calls, the peer's one-GET tool as baseline 1.00×. The bare Python SDK rows are "
+            "the floor the SDK sets (bench/bare_server.py): its trivial tool does no I/O at all.\n\n"
+            + table(warm_header, warm_rows)
         )
         r = med(vs["P-L-pd"].times) / med(vs["P-L-peer"].times)
         targets.append(("spawn → tools/list", f"{r:.2f}× TS peer", f"≤ {LIST_VS_PEER}×", r <= LIST_VS_PEER))
