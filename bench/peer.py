@@ -11,7 +11,10 @@ and the command-line rows still run.
 Measured, interleaved, in this run:
 - spawn → `tools/list` answer (2025-11-25) and spawn → first tool answer, with
   each child's own peak RSS (bench/spawn.py): pd-mcp against the peer;
-- warm stdio call p50/p99, raw JSON-RPC lines: pd-mcp against the peer;
+- warm stdio call p50/p99, raw JSON-RPC lines: pd-mcp against the peer, with
+  the bare Python SDK server (bench/bare_server.py) answering its one-GET tool
+  and its trivial tool in the same loop (the floor the SDK itself sets), and
+  each server's own CPU time per call (/proc);
 - the command line, spawn → exit: `pd-mcp status ds-ready` against
   `python -c "import httpx"`, one `curl` of the same URL, and (with
   `--baseline-pd-mcp PATH`) another installation's `pd-mcp status`.

@@ -18,7 +18,8 @@ spaces its own requests at its share of the replicas it last saw alive (heartbea
 in a sorted set with a TTL) and logs one warning; the heartbeat notices Redis back,
 logs one more, and until every replica it saw before has beaten again (plus one
 second) every request takes both a shared slot and its local share, so replicas
-that have not noticed yet cannot add a burst. Requests
+that have not noticed yet cannot add a burst. A heartbeat loop that ends or stalls
+(finishes no beat for `STALLED` seconds) is started again by the next request. Requests
 queued during the outage wait behind the one lock, so none is granted twice.
 """
 
@@ -46,6 +47,9 @@ LATE = 0.005  # seconds late past a shared slot after which it is given up
 LATE_TRIES = 3
 WINDOW = 1.1  # one of Powerdrill's one-second windows, and a margin
 GRACE_CAP = 2 * ALIVE_TTL + WINDOW  # a replica not back by then has gone
+# No beat finished for this long (a beat takes at most HEARTBEAT + 2 * REDIS_TIMEOUT): the loop is
+# stuck in an await that never ends, and the next request starts another.
+STALLED = 3 * HEARTBEAT + 4 * REDIS_TIMEOUT
 
 # Reserve the next slot: returns microseconds to wait. GCRA without burst credit:
 # the theoretical arrival time never lags Redis's clock, so an idle budget saves nothing up.
@@ -125,16 +129,21 @@ class RedisBudget:
         self._grace_cap = -1.0
         self._awaiting = 0  # replicas to see beating again before the grace may end
         self._beats: asyncio.Task[None] | None = None
+        self._beaten = -math.inf  # when the last beat finished, either way
+        self._abandoned: set[asyncio.Task[None]] = set()  # stalled loops, cancelled, not awaited
 
     # --- the budget -------------------------------------------------------------------
 
     async def acquire(self) -> None:
-        if self._beats is None or self._beats.done():
+        if self._beats is None or self._beats.done() or self._stalled():
             # Learn how many replicas there are before the first request. The heartbeat is the only
             # way back from an outage, so one that ended (a cancellation that leaked out of a Redis
-            # command cut short) is started again here rather than leaving this replica local.
+            # command cut short) or stalled is started again here rather than leaving this replica
+            # local for good.
+            self._abandon_stalled()
             await self._beat()
-            self._beats = asyncio.get_running_loop().create_task(self._beat_forever())
+            if self._beats is None or self._beats.done():  # not started meanwhile by another request
+                self._beats = asyncio.get_running_loop().create_task(self._beat_forever())
         async with self._lock:  # one waiter per process: at most one booked slot
             await self.rebook()
 
@@ -179,6 +188,24 @@ class RedisBudget:
 
     # --- Redis health ------------------------------------------------------------------
 
+    def _stalled(self) -> bool:
+        return self._beats is not None and self._clock() - self._beaten > STALLED
+
+    def _abandon_stalled(self) -> None:
+        """Cancel a heartbeat loop that stopped finishing beats, without waiting for it to end."""
+        task, self._beats = self._beats, None
+        if task is None or task.done():
+            return
+        log.warning(
+            "shared request budget: the heartbeat to Redis at %s finished no beat for %.0f s; "
+            "starting it again",
+            self.where,
+            self._clock() - self._beaten,
+        )
+        task.cancel()
+        self._abandoned.add(task)  # kept referenced until it ends, if it ever does
+        task.add_done_callback(self._abandoned.discard)
+
     async def _call(self, pending: Awaitable[Any]) -> Any:
         # The socket timeouts bound each command; this bounds connect + send + read together.
         async with asyncio.timeout(self._timeout * 2):
@@ -191,6 +218,8 @@ class RedisBudget:
         except Exception as exc:
             self._lost(exc)
             return
+        finally:
+            self._beaten = self._clock()
         came_back = not self.shared
         now = self._clock()
         if came_back:

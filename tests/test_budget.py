@@ -284,3 +284,43 @@ async def test_the_heartbeat_outlives_a_garbled_reply_and_brings_the_shared_budg
     assert slept == 4 and not beats
     assert budget.shared and budget.replicas == 3
     await budget.aclose()
+
+
+async def test_a_heartbeat_that_stalls_is_started_again_by_the_next_request() -> None:
+    """A heartbeat loop stuck in a Redis command that never ends (it finishes no beat) would keep this
+    replica on its local share for good after an outage: the next request cancels it and starts another."""
+    pytest.importorskip("redis")
+    from pd_mcp.shared_budget import STALLED, RedisBudget
+
+    t = FakeTime()
+    calls: list[str] = []
+    stuck = asyncio.Event()
+
+    async def heartbeat(keys: list[str], args: list[object]) -> object:
+        calls.append("beat")
+        if len(calls) == 2:  # the loop's first beat hangs, as if the reply never came
+            stuck.set()
+            await asyncio.Event().wait()
+        return 3
+
+    async def reserve(keys: list[str], args: list[object]) -> object:
+        return 0
+
+    budget = RedisBudget("redis://127.0.0.1:9/0", 20.0, "test", clock=lambda: t.now, sleep=t.sleep)
+    budget._heartbeat = heartbeat  # type: ignore[assignment]
+    budget._reserve = reserve  # type: ignore[assignment]
+    await budget.acquire()  # beat 1, then the loop starts
+    first = budget._beats
+    await asyncio.wait_for(stuck.wait(), 5)  # the loop slept its second and hangs in beat 2
+    budget.shared = False  # Redis was lost meanwhile
+    t.now += STALLED / 2
+    await budget.acquire()
+    assert budget._beats is first and len(calls) == 2  # not stalled yet: left alone
+    t.now += STALLED
+    await budget.acquire()
+    assert first is not None and first.cancelling()  # the stalled loop is cancelled...
+    assert budget._beats is not first and len(calls) == 3  # ...and a new beat brought the budget back
+    assert budget.shared and budget.replicas == 3
+    await budget.aclose()
+    await asyncio.sleep(0)
+    assert first.done()
