@@ -169,7 +169,7 @@ async def _warm_calls(
 
     Besides pd-mcp and the peer, the bare Python SDK server (bench/bare_server.py) answers its
     one-GET tool and its trivial `echo`: the floor the SDK itself sets. Also returns each
-    server's own CPU time per measured call (utime + stime from /proc; None elsewhere).
+    server's own CPU time per measured call (`_cpu_seconds`; None without /proc).
     """
     env = {**cmd.pd_env, "PD_MCP_RATE_LIMIT": LATENCY_BUDGET}
     argvs = {
